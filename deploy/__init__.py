@@ -1,0 +1,1 @@
+"""Deployment pieces: topic plan, embedded ClickHouse server, compose and cluster files."""

@@ -1,0 +1,97 @@
+"""The Kafka topic plan, created up front with kafka-python's admin client.
+
+Topics are never left to broker auto-creation: partition counts decide how far the
+processors scale out, and a customer's events must keep one partition for good.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+from services.common.settings import KafkaSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    replication: int
+    config: dict[str, str]
+
+
+def topic_plan(settings: KafkaSettings) -> list[TopicSpec]:
+    return [
+        # Keyed by customer_id; ClickHouse keeps the durable log, Kafka a week of it for replay after outages.
+        TopicSpec(
+            settings.topic_touchpoints,
+            settings.topic_partitions,
+            settings.topic_replication,
+            {"retention.ms": str(7 * 24 * 3600 * 1000), "cleanup.policy": "delete"},
+        ),
+        # Refused records are kept until someone replays or discards them.
+        TopicSpec(
+            settings.topic_dead_letter,
+            settings.topic_partitions,
+            settings.topic_replication,
+            {"retention.ms": "-1", "cleanup.policy": "delete"},
+        ),
+    ]
+
+
+def ensure_topics(settings: KafkaSettings, timeout_s: float = 30.0) -> list[str]:
+    """Create missing topics; returns the names created. Waits for the broker up to timeout_s."""
+    admin = _admin(settings, timeout_s)
+    try:
+        existing = set(admin.list_topics())
+        wanted = [t for t in topic_plan(settings) if t.name not in existing]
+        created = []
+        for spec in wanted:
+            try:
+                admin.create_topics(
+                    [NewTopic(spec.name, spec.partitions, spec.replication, topic_configs=spec.config)]
+                )
+                created.append(spec.name)
+            except TopicAlreadyExistsError:
+                pass
+        _check_partitions(admin, settings)
+        return created
+    finally:
+        admin.close()
+
+
+def _check_partitions(admin: KafkaAdminClient, settings: KafkaSettings) -> None:
+    for desc in admin.describe_topics([settings.topic_touchpoints]):
+        have = len(desc["partitions"])
+        if have != settings.topic_partitions:
+            # Changing the count would move customers between partitions; say so, don't "fix" it.
+            log.warning(
+                "topic %s has %d partitions, settings ask for %d; keeping %d",
+                desc["name"], have, settings.topic_partitions, have,
+            )
+
+
+def _admin(settings: KafkaSettings, timeout_s: float) -> KafkaAdminClient:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return KafkaAdminClient(
+                bootstrap_servers=settings.kafka_bootstrap_servers.split(","),
+                client_id="journeyline-topics",
+                request_timeout_ms=10_000,
+            )
+        except KafkaError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO)
+    logging.getLogger("kafka").setLevel(logging.WARNING)
+    print("created:", ensure_topics(KafkaSettings()) or "nothing (all topics exist)")

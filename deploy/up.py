@@ -1,0 +1,74 @@
+"""`make up`: the whole stack on this machine with embedded defaults and a demo data load."""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from deploy.local_stack import LocalStack, Ports
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make up", description=__doc__)
+    parser.add_argument("--data-dir", default=os.environ.get("JOURNEYLINE_DATA_DIR", "var/dev"))
+    parser.add_argument("--customers", type=int, default=int(os.environ.get("DEMO_CUSTOMERS", 300)))
+    parser.add_argument("--no-demo", action="store_true", help="start without loading demo data")
+    args = parser.parse_args(argv)
+
+    stack = LocalStack(
+        Path(args.data_dir).resolve(),
+        Ports.from_env(),
+        write_key=os.environ.get("JOURNEYLINE_WRITE_KEY", "dev-write-key"),
+        read_token=os.environ.get("JOURNEYLINE_READ_TOKEN", "dev-read-token"),
+    )
+    stopping = False
+
+    def _stop(signum, frame):
+        nonlocal stopping
+        if not stopping:
+            stopping = True
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        for name in ("kafka", "clickhouse", "ingest", "processors", "api"):
+            print(f"starting {name} ...", flush=True)
+            stack.start(name)
+        if not args.no_demo:
+            from services.ingest.demo_data import generate
+            from services.ingest.loader import load_events
+
+            summary = load_events(generate(customers=args.customers), stack.ingest_url, stack.write_key)
+            print(f"demo data: {summary.accepted} events accepted, {len(summary.refused)} refused")
+        print(
+            "\nJourneyline is up.\n"
+            f"  ingest      {stack.ingest_url}   (POST /v1/events, write key: {stack.write_key})\n"
+            f"  query API   {stack.api_url}   (docs: {stack.api_url}/docs, read token: {stack.read_token})\n"
+            f"  ClickHouse  {stack.clickhouse_url}   (user default, no password; BI tools connect here)\n"
+            f"  Kafka       {stack.bootstrap_servers}\n"
+            f"  logs        {stack.root / 'logs'}\n"
+            "Press Ctrl-C to stop.",
+            flush=True,
+        )
+        while True:
+            for name, component in stack.components.items():
+                if component.process.poll() is not None:
+                    print(f"{name} exited with {component.process.returncode}; see {stack.log_path(name)}")
+                    return 1
+            time.sleep(1)
+    except KeyboardInterrupt:
+        print("\nstopping ...", flush=True)
+        return 0
+    except RuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        stack.stop()
+        print("stopped.")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

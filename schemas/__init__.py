@@ -1,0 +1,1 @@
+"""Event schema shared by every service: pydantic models, JSON Schema, ClickHouse migrations."""

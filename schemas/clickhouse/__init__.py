@@ -1,0 +1,1 @@
+"""ClickHouse migrations for the event log and its projections."""

@@ -1,0 +1,117 @@
+"""Touchpoint event format v1: the one definition every service imports."""
+from __future__ import annotations
+
+import orjson
+from datetime import datetime
+from enum import Enum
+from typing import Annotated, Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic_extra_types.currency_code import ISO4217
+
+SCHEMA_VERSION = 1
+MAX_PROPERTIES_BYTES = 32 * 1024
+MAX_BATCH_EVENTS = 1000
+
+
+class Stage(str, Enum):
+    awareness = "awareness"
+    consideration = "consideration"
+    purchase = "purchase"
+    use = "use"
+    retention = "retention"
+    advocacy = "advocacy"
+
+
+# Canonical order: funnels, transitions and tie-breaks follow it.
+STAGES: tuple[str, ...] = tuple(s.value for s in Stage)
+STAGE_INDEX: dict[str, int] = {s: i for i, s in enumerate(STAGES)}
+
+
+class Channel(str, Enum):
+    web = "web"
+    app = "app"
+    pos = "pos"
+    email = "email"
+    social = "social"
+    call_center = "call_center"
+    chat = "chat"
+    store = "store"
+    other = "other"
+
+
+CHANNELS: tuple[str, ...] = tuple(c.value for c in Channel)
+
+class Feedback(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    nps: Annotated[int, Field(ge=0, le=10)] | None = None
+    csat: Annotated[int, Field(ge=1, le=5)] | None = None
+    ces: Annotated[int, Field(ge=1, le=7)] | None = None
+    rating: Annotated[int, Field(ge=1, le=5)] | None = None
+    comment: Annotated[str, Field(max_length=4000)] | None = None
+
+
+class TouchpointEvent(BaseModel):
+    """A customer meeting the brand at a stage through a channel."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "event_id": "pos-12-000187",
+                    "customer_id": "cust-0042",
+                    "stage": "purchase",
+                    "channel": "pos",
+                    "touchpoint": "store_12_pos",
+                    "event": "order_completed",
+                    "occurred_at": "2026-11-20T08:14:03Z",
+                    "properties": {"item": "flat white", "size": "regular"},
+                    "revenue": 4.2,
+                    "currency": "EUR",
+                }
+            ]
+        },
+    )
+
+    event_id: Annotated[str, Field(min_length=1, max_length=128, description="Client idempotency key")]
+    customer_id: Annotated[str, Field(min_length=1, max_length=256)]
+    stage: Stage
+    channel: Channel
+    touchpoint: Annotated[str, Field(min_length=1, max_length=256, examples=["store_12_pos"])]
+    event: Annotated[str, Field(min_length=1, max_length=256, examples=["order_completed"])]
+    occurred_at: Annotated[AwareDatetime, Field(description="RFC 3339 with offset or Z")]
+    properties: dict[str, Any] = Field(default_factory=dict, description="At most 32 KiB as JSON")
+    revenue: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
+    currency: Annotated[ISO4217, Field(description="ISO 4217 code, e.g. EUR")] | None = None
+    feedback: Feedback | None = None
+
+    @field_validator("occurred_at", mode="before")
+    @classmethod
+    def _rfc3339(cls, value: Any) -> Any:
+        # RFC 3339 needs a date, a time and an offset; refuse bare numbers and dates.
+        if not isinstance(value, (str, datetime)):
+            raise ValueError("must be an RFC 3339 timestamp string with offset or Z")
+        return value
+
+    @field_validator("properties")
+    @classmethod
+    def _properties_size(cls, value: dict[str, Any]) -> dict[str, Any]:
+        size = len(orjson.dumps(value))
+        if size > MAX_PROPERTIES_BYTES:
+            raise ValueError(f"properties is {size} bytes as JSON; the limit is {MAX_PROPERTIES_BYTES}")
+        return value
+
+
+class EventBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    events: Annotated[list[TouchpointEvent], Field(min_length=1, max_length=MAX_BATCH_EVENTS)]
+
+
+class RecordedEvent(TouchpointEvent):
+    """An accepted event as it travels on the touchpoint topic: stamped by ingest."""
+
+    received_at: AwareDatetime
+    source: Annotated[str, Field(max_length=128)] = "default"

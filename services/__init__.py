@@ -1,0 +1,1 @@
+"""Journeyline services: ingest, processors, query API."""

@@ -1,0 +1,1 @@
+"""What every service shares: settings fields, the ClickHouse client, the topic plan."""

@@ -1,0 +1,24 @@
+"""Settings fields shared by the services; each service has its own class built on these."""
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class KafkaSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, extra="ignore")
+
+    kafka_bootstrap_servers: str = Field("127.0.0.1:9092", description="Comma-separated host:port list")
+    topic_touchpoints: str = "journeyline.touchpoints.v1"
+    topic_dead_letter: str = "journeyline.touchpoints.dlq"
+    topic_partitions: int = Field(6, ge=1)
+    topic_replication: int = Field(1, ge=1)
+
+
+class ClickHouseSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, extra="ignore")
+
+    clickhouse_url: str = Field("http://127.0.0.1:8123", description="http(s)://host:port of ClickHouse")
+    clickhouse_user: str = "default"
+    clickhouse_password: str = ""
+    clickhouse_database: str = "journeyline"

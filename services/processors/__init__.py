@@ -1,0 +1,1 @@
+"""Stream processors: touchpoint events -> journey state -> ClickHouse."""

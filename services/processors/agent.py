@@ -1,0 +1,76 @@
+"""Journey agent: decode a batch, update journey state once per customer, write, then ack."""
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+
+import orjson
+from pydantic import ValidationError
+
+from schemas.events import RecordedEvent
+from services.common.clickhouse import connect_migrated
+from services.processors.app import app, dead_letters, journeys, settings, touchpoints
+from services.processors.journey import JourneyState
+from services.processors.sink import ClickHouseSink, Consumed
+
+log = logging.getLogger("journeyline.agent")
+_sink: ClickHouseSink | None = None
+
+
+def sink() -> ClickHouseSink:
+    global _sink
+    if _sink is None:
+        _sink = ClickHouseSink(connect_migrated(settings), settings.sink_max_backoff_s)
+    return _sink
+
+
+def decode(value: bytes) -> RecordedEvent:
+    return RecordedEvent.model_validate_json(value)
+
+
+async def dead_letter(event, reason: str) -> None:
+    msg = event.message
+    record = {
+        "reason": reason,
+        "topic": msg.topic, "partition": msg.partition, "offset": msg.offset,
+        "key": (msg.key or b"").decode(errors="replace"),
+        "value": (msg.value or b"").decode(errors="replace"),
+    }
+    await dead_letters.send(key=msg.key, value=orjson.dumps(record))
+    log.warning("dead-lettered %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, reason)
+
+
+async def process(batch) -> None:
+    by_customer: dict[str, list[Consumed]] = defaultdict(list)
+    for event in batch:
+        try:
+            decoded = decode(event.message.value)
+        except ValidationError as exc:
+            await dead_letter(event, "invalid event: " + "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in exc.errors()))
+            continue
+        except Exception as exc:  # undecodable bytes must not stop the partition
+            await dead_letter(event, f"undecodable record: {exc}")
+            continue
+        by_customer[decoded.customer_id].append(
+            Consumed(decoded, event.message.partition, event.message.offset))
+
+    fresh: list[Consumed] = []
+    changed: dict[str, JourneyState] = {}
+    for customer_id, items in by_customer.items():
+        state = JourneyState.loads(journeys.get(customer_id.encode()))
+        new = [item for item in items if state.add(item.event)]
+        if new:
+            fresh.extend(new)
+            changed[customer_id] = state
+    # ClickHouse first, table second, ack last: a crash in between replays the batch,
+    # and the seen-set in the table keeps a replayed event from counting twice.
+    await sink().write(fresh, changed)
+    for customer_id, state in changed.items():
+        journeys[customer_id.encode()] = state.dumps()
+
+
+@app.agent(touchpoints, concurrency=1)
+async def build_journeys(stream):
+    async for batch in stream.take_events(settings.batch_size, within=settings.batch_within_s):
+        await process(batch)

@@ -1,0 +1,25 @@
+"""Processor settings, read from the environment.
+
+The broker_* and producer_* knobs exist for the local Kafka-protocol stand-ins used in
+development and tests (see README); production keeps the defaults for Apache Kafka.
+"""
+from __future__ import annotations
+
+from pydantic import Field
+
+from services.common.settings import ClickHouseSettings, KafkaSettings
+
+
+class ProcessorSettings(KafkaSettings, ClickHouseSettings):
+    processor_app_id: str = "journeyline-processors"
+    processor_data_dir: str = Field("var/processors", description="Faust worker state directory")
+    # A batch closes at batch_size events or batch_within_s seconds, whichever comes first.
+    batch_size: int = Field(2000, ge=1)
+    batch_within_s: float = Field(0.5, gt=0)
+    # ClickHouse write retries back off exponentially up to this many seconds, forever.
+    sink_max_backoff_s: float = 10.0
+    broker_session_timeout_s: float = 10.0
+    broker_heartbeat_interval_s: float = 3.0
+    producer_max_batch_size: int = 16384
+    web_port: int = 6066
+    log_level: str = "info"
