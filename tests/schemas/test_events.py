@@ -1,0 +1,70 @@
+from datetime import timezone
+
+import pytest
+from pydantic import ValidationError
+
+from schemas.events import STAGES, EventBatch, TouchpointEvent
+from schemas.jsonschema import SCHEMA_FILES, render
+
+BASE = {
+    "event_id": "e-1", "customer_id": "cafe-cust-0001", "stage": "purchase", "channel": "pos",
+    "touchpoint": "cafe_counter_pos", "event": "order_completed", "occurred_at": "2026-11-20T08:14:03+01:00",
+}
+
+
+def errors_of(**changes):
+    with pytest.raises(ValidationError) as info:
+        TouchpointEvent.model_validate({**BASE, **changes})
+    return {tuple(e["loc"]): e["type"] for e in info.value.errors()}
+
+
+def test_valid_event_keeps_its_instant():
+    event = TouchpointEvent.model_validate({**BASE, "revenue": 4.2, "currency": "EUR",
+                                            "feedback": {"nps": 9, "comment": "lovely"}})
+    assert event.occurred_at.astimezone(timezone.utc).hour == 7
+    assert event.feedback.nps == 9
+
+
+def test_stages_in_canonical_order():
+    assert STAGES == ("awareness", "consideration", "purchase", "use", "retention", "advocacy")
+
+
+@pytest.mark.parametrize(
+    "changes, loc",
+    [
+        ({"event_id": ""}, ("event_id",)),
+        ({"event_id": "x" * 129}, ("event_id",)),
+        ({"customer_id": "x" * 257}, ("customer_id",)),
+        ({"stage": "browsing"}, ("stage",)),
+        ({"channel": "fax"}, ("channel",)),
+        ({"occurred_at": "2026-11-20T08:14:03"}, ("occurred_at",)),
+        ({"occurred_at": "yesterday"}, ("occurred_at",)),
+        ({"occurred_at": 1700000000}, ("occurred_at",)),
+        ({"revenue": -1}, ("revenue",)),
+        ({"currency": "EURO"}, ("currency",)),
+        ({"currency": "XXQ"}, ("currency",)),
+        ({"feedback": {"nps": 11}}, ("feedback", "nps")),
+        ({"feedback": {"csat": 0}}, ("feedback", "csat")),
+        ({"feedback": {"ces": 8}}, ("feedback", "ces")),
+        ({"feedback": {"rating": 6}}, ("feedback", "rating")),
+        ({"feedback": {"comment": "x" * 4001}}, ("feedback", "comment")),
+        ({"feedback": {"stars": 5}}, ("feedback", "stars")),
+        ({"properties": {"blob": "x" * 33000}}, ("properties",)),
+        ({"colour": "red"}, ("colour",)),
+    ],
+)
+def test_refusals_name_the_field(changes, loc):
+    assert loc in errors_of(**changes)
+
+
+def test_batch_limits():
+    with pytest.raises(ValidationError):
+        EventBatch.model_validate({"events": []})
+    with pytest.raises(ValidationError):
+        EventBatch.model_validate({"events": [BASE] * 1001})
+    assert len(EventBatch.model_validate({"events": [BASE] * 1000}).events) == 1000
+
+
+def test_published_json_schema_is_current():
+    for path, model in SCHEMA_FILES.items():
+        assert path.read_text() == render(model), f"{path.name} is stale: run `make schema`"
