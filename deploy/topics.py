@@ -59,21 +59,25 @@ def ensure_topics(settings: KafkaSettings, timeout_s: float = 30.0) -> list[str]
                 created.append(spec.name)
             except TopicAlreadyExistsError:
                 pass
-        _check_partitions(admin, settings)
+        have = partition_count(admin, settings.topic_touchpoints)
+        if have != settings.topic_partitions:
+            # Changing the count would move customers between partitions; say so, don't "fix" it.
+            raise PartitionMismatch(
+                f"topic {settings.topic_touchpoints} has {have} partitions but TOPIC_PARTITIONS is "
+                f"{settings.topic_partitions}; set TOPIC_PARTITIONS={have} (journey state is "
+                "partitioned like the topic)"
+            )
         return created
     finally:
         admin.close()
 
 
-def _check_partitions(admin: KafkaAdminClient, settings: KafkaSettings) -> None:
-    for desc in admin.describe_topics([settings.topic_touchpoints]):
-        have = len(desc["partitions"])
-        if have != settings.topic_partitions:
-            # Changing the count would move customers between partitions; say so, don't "fix" it.
-            log.warning(
-                "topic %s has %d partitions, settings ask for %d; keeping %d",
-                desc["name"], have, settings.topic_partitions, have,
-            )
+class PartitionMismatch(RuntimeError):
+    pass
+
+
+def partition_count(admin: KafkaAdminClient, topic: str) -> int:
+    return len(admin.describe_topics([topic])[0]["partitions"])
 
 
 def _admin(settings: KafkaSettings, timeout_s: float) -> KafkaAdminClient:

@@ -42,7 +42,7 @@ dead_letters = app.topic(
 journeys = app.Table(
     "journeys",
     default=None,
-    key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
+    key_type=bytes, value_type=bytes,
     partitions=settings.topic_partitions,
     use_partitioner=True,
 )
