@@ -1,11 +1,11 @@
 """Touchpoint event format v1: the one definition every service imports."""
 from __future__ import annotations
 
-import orjson
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Any
 
+import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 from pydantic_extra_types.currency_code import ISO4217
 
@@ -14,7 +14,7 @@ MAX_PROPERTIES_BYTES = 32 * 1024
 MAX_BATCH_EVENTS = 1000
 
 
-class Stage(str, Enum):
+class Stage(StrEnum):
     awareness = "awareness"
     consideration = "consideration"
     purchase = "purchase"
@@ -28,7 +28,7 @@ STAGES: tuple[str, ...] = tuple(s.value for s in Stage)
 STAGE_INDEX: dict[str, int] = {s: i for i, s in enumerate(STAGES)}
 
 
-class Channel(str, Enum):
+class Channel(StrEnum):
     web = "web"
     app = "app"
     pos = "pos"

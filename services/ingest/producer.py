@@ -41,7 +41,7 @@ class EventProducer:
                 )
                 try:
                     await asyncio.wait_for(producer.start(), s.produce_timeout_s)
-                except (KafkaError, OSError, asyncio.TimeoutError) as exc:
+                except (TimeoutError, KafkaError, OSError) as exc:
                     await producer.stop()
                     raise BrokerUnavailable(str(exc) or type(exc).__name__) from exc
                 self._producer = producer
@@ -76,7 +76,7 @@ class EventProducer:
             producer = await self._started()
             await asyncio.wait_for(producer.client.fetch_all_metadata(), 2.0)
             return True
-        except (BrokerUnavailable, KafkaError, OSError, asyncio.TimeoutError):
+        except (TimeoutError, BrokerUnavailable, KafkaError, OSError):
             return False
 
     async def stop(self) -> None:
