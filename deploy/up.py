@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"starting {name} ...", flush=True)
             stack.start(name)
         if not args.no_demo:
-            from services.ingest.demo_data import generate
+            from services.ingest.demo import generate
             from services.ingest.loader import load_events
 
             summary = load_events(generate(customers=args.customers), stack.ingest_url, stack.write_key)

@@ -1,10 +1,7 @@
 """Post touchpoint events to the ingest service in batches, with a progress bar.
 
-    python -m services.ingest.loader --demo --customers 300 [--url URL] [--write-key KEY]
-    python -m services.ingest.loader FILE.jsonl            # one event JSON per line; "-" = stdin
-
-``--url`` and ``--write-key`` default to $INGEST_URL and $JOURNEYLINE_WRITE_KEY, else
-http://127.0.0.1:8080 and dev-write-key.
+:func:`load_events` does the work; the command line (``python -m services.ingest.loader``,
+``--demo`` or a JSON Lines file) is in :mod:`services.ingest.load_cli`.
 
 Behaviour per response of ``POST {url}/v1/events``:
 
@@ -18,18 +15,12 @@ Behaviour per response of ``POST {url}/v1/events``:
   Retry-After, for a bounded number of attempts; then the load stops (:class:`LoadError`).
   Resending after a lost response is safe: event_id is the service's idempotency key.
 - 401 / 403: the load stops at once with a clear message (:class:`AuthError`).
-
-Exit codes of the CLI: 0 all accepted, 1 stopped early (auth, service unavailable,
-unreadable input), 2 usage error, 3 finished with refused events.
 """
 
 from __future__ import annotations
 
-import argparse
 import email.utils
-import os
 import random
-import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -51,10 +42,8 @@ from rich.progress import (
 )
 from rich.text import Text
 
-__all__ = ["AuthError", "LoadError", "LoadSummary", "Refusal", "load_events", "main"]
+__all__ = ["AuthError", "LoadError", "LoadSummary", "Refusal", "Unparsable", "events_url", "load_events"]
 
-DEFAULT_URL = "http://127.0.0.1:8080"
-DEFAULT_WRITE_KEY = "dev-write-key"
 MAX_BATCH_EVENTS = 1000
 EVENTS_PATH = "/v1/events"
 
@@ -99,7 +88,7 @@ class AuthError(LoadError):
     """The service refused the write key (401/403)."""
 
 
-class _Unparsable(NamedTuple):
+class Unparsable(NamedTuple):
     """An input item that is not an event at all (e.g. a line of invalid JSON)."""
 
     reason: str
@@ -163,10 +152,14 @@ def load_events(
     )
     bar = _progress_bar(console, enabled=progress)
     task = bar.add_task("events", total=total)
+
+    def done(count: int) -> None:
+        bar.advance(task, count)
+
     try:
         with bar:
-            for batch in _batches(_encode(events, summary, poster.on_done(bar, task)), batch_size):
-                poster.deliver(batch, done=poster.on_done(bar, task))
+            for batch in _batches(_encode(events, summary, done), batch_size):
+                poster.deliver(batch, done=done)
     finally:
         summary.elapsed = time.monotonic() - started
         if own_client:
@@ -187,11 +180,7 @@ def events_url(ingest_url: str) -> str:
 def _encode(events: Iterable[Any], summary: LoadSummary, done: Callable[[int], None]) -> Iterator[_Item]:
     for index, event in enumerate(events):
         if not isinstance(event, dict):
-            reason = (
-                event.reason
-                if isinstance(event, _Unparsable)
-                else f"not a JSON object ({type(event).__name__})"
-            )
+            reason = event.reason if isinstance(event, Unparsable) else f"not a JSON object ({type(event).__name__})"
             summary.refused.append(Refusal(index, reason))
             done(1)
             continue
@@ -221,36 +210,26 @@ def _batches(items: Iterable[_Item], size: int) -> Iterator[list[_Item]]:
         yield batch
 
 
+@dataclass
 class _Poster:
-    def __init__(
-        self,
-        client: httpx.Client,
-        url: str,
-        write_key: str,
-        summary: LoadSummary,
-        *,
-        max_attempts: int,
-        max_retry_wait: float,
-        backoff: float,
-        sleep: Callable[[float], None],
-    ) -> None:
-        self.client = client
-        self.url = url
+    """Posts batches to ``url`` and keeps ``summary`` up to date."""
+
+    client: httpx.Client
+    url: str
+    write_key: str
+    summary: LoadSummary
+    max_attempts: int
+    max_retry_wait: float
+    backoff: float
+    sleep: Callable[[float], None]
+    _jitter: random.Random = field(default_factory=random.Random)
+
+    def __post_init__(self) -> None:
         self.headers = {
-            "Authorization": f"Bearer {write_key}",
+            "Authorization": f"Bearer {self.write_key}",
             "Content-Type": "application/json",
             "User-Agent": "journeyline-loader/1",
         }
-        self.summary = summary
-        self.max_attempts = max_attempts
-        self.max_retry_wait = max_retry_wait
-        self.backoff = backoff
-        self.sleep = sleep
-        self._jitter = random.Random()
-
-    @staticmethod
-    def on_done(bar: Progress, task: Any) -> Callable[[int], None]:
-        return lambda n: bar.advance(task, n)
 
     def deliver(self, batch: list[_Item], done: Callable[[int], None]) -> None:
         """Deliver a batch; invalid events are refused and the rest sent again."""
@@ -263,33 +242,20 @@ class _Poster:
                 self.summary.sent += len(items)
                 self.summary.accepted += _accepted_count(response, len(items))
                 done(len(items))
+            elif status == 422 and (bad := _invalid_events(response, len(items))):
+                self._refuse([(items[i], bad[i]) for i in sorted(bad)], done)
+                rest = [item for i, item in enumerate(items) if i not in bad]
+                if rest:
+                    pending.append(rest)
+            elif status in (413, 422) and len(items) > 1:  # too large, or a 422 naming no event: halve
+                half = len(items) // 2
+                pending += [items[half:], items[:half]]
             elif status == 422:
-                bad = _invalid_events(response, len(items))
-                if bad:
-                    self.summary.sent += len(bad)
-                    for i in sorted(bad):
-                        self.summary.refused.append(Refusal(items[i].ref, bad[i]))
-                    done(len(bad))
-                    rest = [item for i, item in enumerate(items) if i not in bad]
-                    if rest:
-                        pending.append(rest)
-                elif len(items) > 1:  # the detail names no event: narrow it down
-                    half = len(items) // 2
-                    pending += [items[half:], items[:half]]
-                else:
-                    self.summary.sent += 1
-                    self.summary.refused.append(Refusal(items[0].ref, _detail_text(response)))
-                    done(1)
+                self._refuse([(items[0], _detail_text(response))], done)
             elif status == 413:
-                if len(items) > 1:
-                    half = len(items) // 2
-                    pending += [items[half:], items[:half]]
-                else:
-                    size = len(items[0].body)
-                    reason = f"too large for the service ({size} bytes as JSON): {_detail_text(response)}"
-                    self.summary.sent += 1
-                    self.summary.refused.append(Refusal(items[0].ref, reason))
-                    done(1)
+                size = len(items[0].body)
+                reason = f"too large for the service ({size} bytes as JSON): {_detail_text(response)}"
+                self._refuse([(items[0], reason)], done)
             elif status in (401, 403):
                 raise AuthError(
                     f"the ingest service refused the write key ({status} {response.reason_phrase}) "
@@ -298,10 +264,15 @@ class _Poster:
                 )
             else:
                 raise LoadError(
-                    f"unexpected response {status} {response.reason_phrase} from {self.url}: "
-                    f"{_detail_text(response)}",
+                    f"unexpected response {status} {response.reason_phrase} from {self.url}: {_detail_text(response)}",
                     self.summary,
                 )
+
+    def _refuse(self, refused: list[tuple[_Item, str]], done: Callable[[int], None]) -> None:
+        """Events the service answered for by refusing them, with the reasons."""
+        self.summary.sent += len(refused)
+        self.summary.refused.extend(Refusal(item.ref, reason) for item, reason in refused)
+        done(len(refused))
 
     def _post(self, items: list[_Item]) -> httpx.Response:
         """POST with retries for 503/429/5xx and connection errors; returns any other response."""
@@ -336,21 +307,23 @@ class _Poster:
         return min(self.max_retry_wait, base * (0.5 + self._jitter.random()))
 
 
-def _accepted_count(response: httpx.Response, default: int) -> int:
+def _body_field(response: httpx.Response, key: str, default: Any = None) -> Any:
+    """``key`` of the JSON object in the response body; ``default`` when there is none."""
     try:
-        accepted = response.json().get("accepted")
+        return response.json().get(key, default)
     except (ValueError, AttributeError):
         return default
+
+
+def _accepted_count(response: httpx.Response, default: int) -> int:
+    accepted = _body_field(response, "accepted")
     return accepted if isinstance(accepted, int) else default
 
 
 def _invalid_events(response: httpx.Response, count: int) -> dict[int, str]:
     """{index in batch: reason} from FastAPI's 422 detail:
     ``[{"loc": ["body", "events", i, ...], "msg": ...}, ...]``."""
-    try:
-        detail = response.json().get("detail")
-    except (ValueError, AttributeError):
-        return {}
+    detail = _body_field(response, "detail")
     if not isinstance(detail, list):
         return {}
     reasons: dict[int, list[str]] = {}
@@ -371,10 +344,7 @@ def _invalid_events(response: httpx.Response, count: int) -> dict[int, str]:
 
 
 def _detail_text(response: httpx.Response, limit: int = 300) -> str:
-    try:
-        detail: Any = response.json().get("detail", response.text)
-    except (ValueError, AttributeError):
-        detail = response.text
+    detail = _body_field(response, "detail", response.text)
     if isinstance(detail, list):
         detail = "; ".join(
             f"{'.'.join(str(p) for p in e.get('loc', []))}: {e.get('msg')}" if isinstance(e, dict) else str(e)
@@ -431,141 +401,9 @@ def _progress_bar(console: Console | None, *, enabled: bool) -> Progress:
     )
 
 
-# --------------------------------------------------------------------------------------
-# CLI
-
-
-class _JsonLines:
-    """Events from a JSON Lines file, one item per non-blank line: unparsable lines come
-    as :class:`_Unparsable` (refused by the loader, not sent); ``line_of`` maps the
-    loader's input index back to the line number."""
-
-    def __init__(self, lines: Iterable[str]) -> None:
-        self.lines = lines
-        self.line_of: list[int] = []
-
-    def __iter__(self) -> Iterator[Any]:
-        for number, line in enumerate(self.lines, start=1):
-            if not line.strip():
-                continue
-            self.line_of.append(number)
-            try:
-                yield orjson.loads(line)
-            except orjson.JSONDecodeError as exc:
-                yield _Unparsable(f"invalid JSON: {exc}")
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m services.ingest.loader",
-        description="Post touchpoint events to the Journeyline ingest service.",
-    )
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("file", nargs="?", help="JSON Lines file, one event per line ('-' reads stdin)")
-    source.add_argument("--demo", action="store_true", help="generate and send demo events")
-    parser.add_argument("--customers", type=int, default=300, help="demo customers (default 300)")
-    parser.add_argument("--seed", type=int, default=7, help="demo random seed (default 7)")
-    parser.add_argument(
-        "--url", default=os.environ.get("INGEST_URL") or DEFAULT_URL, help="ingest base URL (env INGEST_URL)"
-    )
-    parser.add_argument(
-        "--write-key",
-        default=os.environ.get("JOURNEYLINE_WRITE_KEY") or DEFAULT_WRITE_KEY,
-        help="write key (env JOURNEYLINE_WRITE_KEY)",
-    )
-    parser.add_argument(
-        "--batch-size", type=int, default=500, help=f"events per request, 1..{MAX_BATCH_EVENTS} (default 500)"
-    )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
-    if not 1 <= args.batch_size <= MAX_BATCH_EVENTS:
-        parser.error(f"--batch-size must be between 1 and {MAX_BATCH_EVENTS}")
-    if args.customers < 0:
-        parser.error("--customers must be >= 0")
-    out = Console(highlight=False, soft_wrap=True)
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-    jsonl: _JsonLines | None = None
-    handle = None
-    total: int | None = None
-    try:
-        if args.demo:
-            from services.ingest.demo_data import generate
-
-            demo = generate(customers=args.customers, seed=args.seed)
-            events: Iterable[Any] = demo
-            label = f"{len(demo):,} demo events for {args.customers} customers (seed {args.seed})"
-        else:
-            if args.file == "-":
-                handle = sys.stdin
-            else:
-                try:
-                    handle = open(args.file, encoding="utf-8", errors="replace")
-                except OSError as exc:
-                    err.print(f"[red]error:[/] cannot read {args.file}: {exc.strerror or exc}")
-                    return 1
-                total = sum(1 for line in handle if line.strip())
-                handle.seek(0)
-            jsonl = _JsonLines(handle)
-            events = jsonl
-            label = args.file
-        err.print(f"Loading {label} into {events_url(args.url)}")
-        try:
-            summary = load_events(
-                events,
-                args.url,
-                args.write_key,
-                batch_size=args.batch_size,
-                progress=not args.no_progress,
-                total=total,
-            )
-            stopped: LoadError | None = None
-        except LoadError as exc:
-            summary, stopped = exc.summary, exc
-    except KeyboardInterrupt:
-        err.print("[red]interrupted[/]")
-        return 130
-    finally:
-        if handle is not None and handle is not sys.stdin:
-            handle.close()
-
-    if jsonl is not None:  # name refusals without an event_id by their line
-        summary.refused = [
-            Refusal(f"line {jsonl.line_of[r.event]}", r.reason)
-            if isinstance(r.event, int) and r.event < len(jsonl.line_of)
-            else r
-            for r in summary.refused
-        ]
-    _print_summary(out, summary, args.url)
-    if stopped is not None:
-        err.print(f"[red]stopped:[/] {stopped}")
-        return 1
-    return 3 if summary.refused else 0
-
-
-def _plural(count: int, one: str, many: str | None = None) -> str:
-    return f"{count:,} {one if count == 1 else many or one + 's'}"
-
-
-def _print_summary(console: Console, summary: LoadSummary, url: str, show: int = 20) -> None:
-    rate = summary.accepted / summary.elapsed if summary.elapsed > 0 else 0.0
-    console.print(
-        f"[green]{summary.accepted:,} accepted[/], "
-        f"[{'red' if summary.refused else 'green'}]{len(summary.refused):,} refused[/]: "
-        f"{_plural(summary.sent, 'event')} sent to {events_url(url)} "
-        f"in {_plural(summary.requests, 'request')} ({_plural(summary.retries, 'retry', 'retries')}) "
-        f"in {summary.elapsed:.1f} s ({rate:,.0f} events/s)"
-    )
-    for refusal in summary.refused[:show]:
-        console.print(f"  refused {refusal.event}: {refusal.reason}", markup=False)
-    if len(summary.refused) > show:
-        console.print(f"  … and {len(summary.refused) - show:,} more refused")
-
-
 if __name__ == "__main__":
+    import sys
+
+    from services.ingest.load_cli import main
+
     sys.exit(main())
