@@ -33,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
             raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with SIGINT ignored
     try:
         for name in ("kafka", "clickhouse", "ingest", "processors", "api"):
             print(f"starting {name} ...", flush=True)

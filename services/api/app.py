@@ -1,0 +1,129 @@
+"""The query API application: `create_app()`.
+
+Run it with `python -m services.api.app` (or `journeyline-api`), or `uvicorn services.api.app:app`.
+
+JSON: routes declare response models, and current FastAPI (0.165 here) serialises those straight
+to bytes in pydantic-core. That beats ORJSONResponse, which FastAPI now deprecates and which, as
+default_response_class, would turn that fast path off; so it is not used.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import Error as ClickHouseError
+from clickhouse_connect.driver.exceptions import OperationalError
+from fastapi import APIRouter, Depends, FastAPI, Request, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from services.api.auth import require_read_token
+from services.api.deps import ClickHouseHolder
+from services.api.routers import customers, funnels
+from services.api.settings import DEFAULT_READ_TOKEN, ApiSettings
+from services.common.clickhouse import connect_migrated
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """\
+Read-only insights over Journeyline's touchpoint event log.
+
+Every `/v1` route needs `Authorization: Bearer <read token>` (one of `READ_TOKENS`).
+Times are RFC 3339; answers are in UTC.
+"""
+
+
+def create_app(
+    settings: ApiSettings | None = None, client_factory: Callable[[], Client] | None = None
+) -> FastAPI:
+    """Build the API. The ClickHouse client comes from `client_factory()` when given (tests pass
+    a chDB-backed one), else from `connect_migrated(settings)`; it is created in lifespan and
+    closed at shutdown."""
+    settings = settings or ApiSettings()
+    factory = client_factory or (lambda: connect_migrated(settings))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        holder: ClickHouseHolder = app.state.clickhouse
+        if settings.read_token_list == (DEFAULT_READ_TOKEN,):
+            log.warning("READ_TOKENS is the development default %r; set it in production", DEFAULT_READ_TOKEN)
+        try:
+            await run_in_threadpool(holder.get)
+        except Exception:
+            log.exception("ClickHouse not reachable at start-up; will retry on the next request")
+        try:
+            yield
+        finally:
+            await run_in_threadpool(holder.close)
+
+    app = FastAPI(
+        title="Journeyline query API",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.read_tokens = tuple(t.encode() for t in settings.read_token_list)
+    app.state.clickhouse = ClickHouseHolder(factory)
+
+    v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_read_token)])
+    v1.include_router(funnels.router)
+    v1.include_router(customers.router)
+    app.include_router(v1)
+
+    @app.get(
+        "/healthz",
+        tags=["health"],
+        summary="Liveness and ClickHouse reachability",
+        responses={
+            200: {"content": {"application/json": {"example": {"status": "ok"}}}},
+            503: {"content": {"application/json": {"example": {"status": "unavailable"}}}},
+        },
+    )
+    def healthz(request: Request) -> JSONResponse:
+        try:
+            request.app.state.clickhouse.get().query("SELECT 1")
+        except Exception as exc:
+            log.warning("healthz: ClickHouse check failed: %s", exc)
+            return JSONResponse({"status": "unavailable"}, status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
+        return JSONResponse({"status": "ok"})
+
+    @app.exception_handler(ClickHouseError)
+    async def _clickhouse_error(request: Request, exc: ClickHouseError) -> JSONResponse:
+        if isinstance(exc, OperationalError):
+            log.warning("ClickHouse unavailable: %s", exc)
+            return JSONResponse({"detail": "ClickHouse unavailable"}, status_code=503)
+        log.error("ClickHouse query failed on %s: %s", request.url.path, exc)
+        return JSONResponse({"detail": "Query failed"}, status_code=500)
+
+    return app
+
+
+def main() -> None:
+    """`python -m services.api.app` / `journeyline-api`: serve on API_HOST:API_PORT."""
+    import uvicorn
+
+    settings = ApiSettings()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s api %(levelname)s %(message)s")
+    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_level=settings.api_log_level)
+
+
+_app: FastAPI | None = None
+
+
+def __getattr__(name: str) -> Any:
+    # `uvicorn services.api.app:app`: built on first access, with settings from the environment,
+    # so importing this module (tests, tools) reads no environment and connects to nothing.
+    global _app
+    if name == "app":
+        if _app is None:
+            _app = create_app()
+        return _app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""Shared base of the insight queries.
+
+Every insight module subclasses `QueryRunner`, owns its SQL as a constant, and runs it with
+`QueryRunner.select(sql, parameters)`: values reach ClickHouse only as typed query parameters
+(`{name:Type}` placeholders bound by clickhouse-connect); no user string is ever formatted
+into SQL text.
+
+Also here: the canonical stage list as SQL sees it, RFC 3339 time-range validation shared by
+the insights, and the millisecond conversions between request times and the DateTime64(3)
+columns.
+"""
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from datetime import datetime, timedelta, timezone
+from typing import Annotated, Any, Generic, TypeVar
+
+from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.query import QueryResult
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, Field, ValidationInfo, field_validator
+
+from schemas.events import STAGES
+
+# The event tables store `stage` as Enum8('awareness' = 1, ..., 'advocacy' = 6), in the
+# canonical order of schemas.events.STAGES, so `toUInt8(stage)` is the 1-based step number
+# and ORDER BY stage sorts in canonical order.
+STAGE_COUNT = len(STAGES)
+STAGE_ORDINAL: dict[str, int] = {stage: i + 1 for i, stage in enumerate(STAGES)}
+
+UTC = timezone.utc
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+# RFC 3339 date-time: full date, 'T' (or space, as RFC 3339 allows), time, optional fraction,
+# and a mandatory offset. Checked before pydantic parses, which would also take unix numbers
+# and offset-less times.
+_RFC3339 = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
+)
+
+
+def _rfc3339_string(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _RFC3339.match(value):
+        raise ValueError("must be an RFC 3339 timestamp with offset, e.g. 2026-11-01T00:00:00Z")
+    return value
+
+
+Rfc3339 = Annotated[AwareDatetime, BeforeValidator(_rfc3339_string)]
+
+
+class TimeRange(BaseModel):
+    """A half-open time range [start, end): start inclusive, end exclusive."""
+
+    start: Annotated[
+        Rfc3339,
+        Field(description="Inclusive start, RFC 3339 with offset or Z (in a URL, write + as %2B)",
+              examples=["2026-11-01T00:00:00Z"]),
+    ]
+    end: Annotated[
+        Rfc3339,
+        Field(description="Exclusive end, RFC 3339 with offset or Z; must be after start",
+              examples=["2026-12-01T00:00:00Z"]),
+    ]
+
+    @field_validator("start", "end")
+    @classmethod
+    def _to_utc(cls, value: datetime) -> datetime:
+        return value.astimezone(UTC)
+
+    @field_validator("end")
+    @classmethod
+    def _end_after_start(cls, value: datetime, info: ValidationInfo) -> datetime:
+        start = info.data.get("start")  # absent when start itself failed validation
+        if start is not None and value <= start:
+            raise ValueError("end must be after start")
+        return value
+
+
+def epoch_ms_ceil(value: datetime) -> int:
+    """Milliseconds since the epoch, rounded up.
+
+    Stored times have millisecond precision, so for a request time with microseconds,
+    `occurred_at >= t` holds exactly when `occurred_ms >= epoch_ms_ceil(t)` (and likewise
+    for `<`): rounding up keeps both ends of a half-open range exact.
+    """
+    micros = (value - EPOCH) // timedelta(microseconds=1)
+    return -(-micros // 1000)
+
+
+def format_ms(epoch_ms: int) -> str:
+    """RFC 3339 in UTC with millisecond precision and Z, e.g. 2026-11-20T08:14:03.000Z."""
+    moment = EPOCH + timedelta(milliseconds=epoch_ms)
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{epoch_ms % 1000:03d}Z"
+
+
+Q = TypeVar("Q")
+R = TypeVar("R")
+
+
+class QueryRunner(ABC, Generic[Q, R]):
+    """Runs one insight query against ClickHouse and shapes its answer."""
+
+    def __init__(self, client: Client, query: Q, *, timeout_seconds: float | None = None) -> None:
+        self.client = client
+        self.query = query
+        self.timeout_seconds = timeout_seconds
+
+    def select(self, sql: str, parameters: dict[str, Any]) -> QueryResult:
+        """Run a SELECT whose values are all `{name:Type}` parameters."""
+        settings: dict[str, Any] = {}
+        if self.timeout_seconds:
+            settings["max_execution_time"] = self.timeout_seconds
+        return self.client.query(sql, parameters=parameters, settings=settings)
+
+    @abstractmethod
+    def run(self) -> R: ...

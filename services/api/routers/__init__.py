@@ -1,0 +1,1 @@
+"""Thin HTTP bindings: parse the request, run a query runner, return its model."""

@@ -1,0 +1,32 @@
+"""Settings of the query API, from environment variables (API_HOST, READ_TOKENS, CLICKHOUSE_URL, ...)."""
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+
+from services.common.settings import ClickHouseSettings
+
+DEFAULT_READ_TOKEN = "dev-read-token"
+
+
+class ApiSettings(ClickHouseSettings):
+    api_host: str = Field("127.0.0.1", description="Interface uvicorn binds to")
+    api_port: int = Field(8000, ge=1, le=65535)
+    read_tokens: str = Field(
+        DEFAULT_READ_TOKEN,
+        description="Comma-separated bearer tokens accepted on /v1/*; blanks around commas are ignored",
+    )
+    api_query_timeout_seconds: float = Field(
+        30.0, gt=0, description="ClickHouse max_execution_time for each query the API runs"
+    )
+    api_log_level: str = Field("info", description="uvicorn log level")
+
+    @field_validator("read_tokens")
+    @classmethod
+    def _some_token(cls, value: str) -> str:
+        if not [t for t in value.split(",") if t.strip()]:
+            raise ValueError("READ_TOKENS must list at least one non-empty token")
+        return value
+
+    @property
+    def read_token_list(self) -> tuple[str, ...]:
+        return tuple(t.strip() for t in self.read_tokens.split(",") if t.strip())
