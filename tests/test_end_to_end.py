@@ -73,9 +73,10 @@ def test_end_to_end(stack, ingest, api, clickhouse):
     assert len(shuffled) >= 1000
 
     unique = {e["event_id"]: e for e in events}
-    wait_for(lambda: clickhouse.query("SELECT count() FROM events FINAL").result_rows[0][0] >= len(unique),
-             what="all events in ClickHouse")
-    assert clickhouse.query("SELECT count(), uniqExact(event_id) FROM events FINAL").result_rows[0] == (
+    mine = "customer_id LIKE 'e2e-cust-%'"  # the stack is shared with other test files
+    wait_for(lambda: clickhouse.query(f"SELECT count() FROM events FINAL WHERE {mine}").result_rows[0][0]
+             >= len(unique), what="all events in ClickHouse")
+    assert clickhouse.query(f"SELECT count(), uniqExact(event_id) FROM events FINAL WHERE {mine}").result_rows[0] == (
         len(unique), len(unique))
 
     by_customer: dict[str, list[dict]] = defaultdict(list)
@@ -83,9 +84,9 @@ def test_end_to_end(stack, ingest, api, clickhouse):
         by_customer[e["customer_id"]].append(e)
 
     # Projection: one journey per customer with the right counts, nothing doubled.
-    wait_for(lambda: clickhouse.query("SELECT count() FROM journeys FINAL").result_rows[0][0] == len(by_customer),
-             what="journey projection")
-    projected = dict(clickhouse.query("SELECT customer_id, events FROM journeys FINAL").result_rows)
+    wait_for(lambda: clickhouse.query(f"SELECT count() FROM journeys FINAL WHERE {mine}").result_rows[0][0]
+             == len(by_customer), what="journey projection")
+    projected = dict(clickhouse.query(f"SELECT customer_id, events FROM journeys FINAL WHERE {mine}").result_rows)
     assert projected == {c: len(v) for c, v in by_customer.items()}
 
     # Stage funnel over the API equals the independent computation.
@@ -108,12 +109,12 @@ def test_end_to_end(stack, ingest, api, clickhouse):
     # One customer's journey: every unique event once, in time order, stages summarised.
     cid = max(by_customer, key=lambda c: len(by_customer[c]))
     journey = api.get(f"/v1/customers/{cid}/journey").json()
-    mine = sorted(by_customer[cid], key=lambda e: (e["occurred_at"], STAGES.index(e["stage"]), e["event_id"]))
-    assert [e["event_id"] for e in journey["events"]] == [e["event_id"] for e in mine]
-    latest = max(mine, key=lambda e: (datetime.fromisoformat(e["occurred_at"]), STAGES.index(e["stage"])))
+    theirs = sorted(by_customer[cid], key=lambda e: (e["occurred_at"], STAGES.index(e["stage"]), e["event_id"]))
+    assert [e["event_id"] for e in journey["events"]] == [e["event_id"] for e in theirs]
+    latest = max(theirs, key=lambda e: (datetime.fromisoformat(e["occurred_at"]), STAGES.index(e["stage"])))
     assert journey["current_stage"] == latest["stage"]
     counts = defaultdict(int)
-    for e in mine:
+    for e in theirs:
         counts[e["stage"]] += 1
     assert {s["stage"]: s["events"] for s in journey["stages"]} == counts
     assert api.get("/v1/customers/nobody-here/journey").status_code == 404

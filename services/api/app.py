@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse
 
 from services.api.auth import require_read_token
 from services.api.deps import ClickHouseHolder
-from services.api.routers import customers, funnels
+from services.api.routers import ROUTERS
 from services.api.settings import DEFAULT_READ_TOKEN, ApiSettings
 from services.common.clickhouse import connect_migrated
 
@@ -70,8 +70,8 @@ def create_app(
     app.state.clickhouse = ClickHouseHolder(factory)
 
     v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_read_token)])
-    v1.include_router(funnels.router)
-    v1.include_router(customers.router)
+    for router in ROUTERS:
+        v1.include_router(router)
     app.include_router(v1)
 
     @app.get(

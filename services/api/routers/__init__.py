@@ -1,1 +1,10 @@
-"""Thin HTTP bindings: parse the request, run a query runner, return its model."""
+"""HTTP routers, thin: parse the request, run the insight's query module, return its model.
+
+Every router listed in ROUTERS is mounted under /v1 behind the read token.
+"""
+from services.api.routers import customers, funnels
+
+ROUTERS = [
+    funnels.router,
+    customers.router,
+]
