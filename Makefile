@@ -10,6 +10,10 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e ".[dev]"
+	@command -v docker-compose >/dev/null 2>&1 || { \
+	  echo "installing docker-compose (validates docker-compose.yml offline)"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null) \
+	  || echo "could not install docker-compose: the compose test will fail until it is installed"; }
 	touch $(STAMP)
 
 install: $(STAMP)
