@@ -2,9 +2,10 @@
 
 Every router listed in ROUTERS is mounted under /v1 behind the read token.
 """
-from services.api.routers import customers, funnels
+from services.api.routers import customers, funnels, retention
 
 ROUTERS = [
     funnels.router,
     customers.router,
+    retention.router,
 ]
