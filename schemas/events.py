@@ -1,12 +1,12 @@
 """Touchpoint event format v1: the one definition every service imports."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from enum import StrEnum
 from typing import Annotated, Any
 
 import orjson
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic_extra_types.currency_code import ISO4217
 
 SCHEMA_VERSION = 1
@@ -93,6 +93,16 @@ class TouchpointEvent(BaseModel):
         # RFC 3339 needs a date, a time and an offset; refuse bare numbers and dates.
         if not isinstance(value, (str, datetime)):
             raise ValueError("must be an RFC 3339 timestamp string with offset or Z")
+        return value
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _not_far_future(cls, value: datetime, info: ValidationInfo) -> datetime:
+        # The limit comes from the caller's settings (ingest passes it as validation context).
+        limit = (info.context or {}).get("max_future")
+        if limit is not None and value > datetime.now(timezone.utc) + limit:
+            hours = limit.total_seconds() / 3600
+            raise ValueError(f"is more than {hours:g} h in the future; send the time the event happened")
         return value
 
     @field_validator("properties")

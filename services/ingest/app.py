@@ -3,6 +3,7 @@
 import hmac
 import logging
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
@@ -31,6 +32,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
     settings = settings or IngestSettings()
     producer = EventProducer(settings)
     key_sources = settings.key_sources()
+    max_future = timedelta(hours=settings.max_future_hours)
     bearer = HTTPBearer(auto_error=False)
 
     @asynccontextmanager
@@ -95,7 +97,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
     async def post_events(request: Request, source: Annotated[str, Depends(source_of)]) -> Accepted:
         """All events are validated first: one invalid event refuses the whole batch (422).
         202 means the broker acknowledged every event (acks=all)."""
-        batch = _parse(await _read_limited(request, settings.max_body_bytes))
+        batch = _parse(await _read_limited(request, settings.max_body_bytes), max_future)
         return Accepted(accepted=await producer.publish(batch.events, source))
 
     @app.get("/healthz")
@@ -135,9 +137,9 @@ async def _read_limited(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
-def _parse(body: bytes) -> EventBatch:
+def _parse(body: bytes, max_future: timedelta) -> EventBatch:
     try:
-        return EventBatch.model_validate_json(body)
+        return EventBatch.model_validate_json(body, context={"max_future": max_future})
     except ValidationError as exc:
         # FastAPI's own 422 shape, with loc rooted at the body.
         errors = exc.errors(include_url=False)

@@ -22,6 +22,8 @@ class IngestSettings(KafkaSettings):
     kafka_compression: str | None = Field(None, description="gzip, lz4, zstd or none")
     kafka_max_batch_bytes: int = 512 * 1024
     create_topics: bool = True
+    # Events dated further ahead than this are refused (clock errors, not real touchpoints).
+    max_future_hours: float = Field(24.0, gt=0)
 
     def key_sources(self) -> dict[str, str]:
         pairs = {}

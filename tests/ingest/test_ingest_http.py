@@ -128,3 +128,18 @@ def test_broker_down_is_503_with_retry_after():
         assert response.status_code == 503
         assert int(response.headers["retry-after"]) > 0
         assert client.get("/healthz").status_code == 503
+
+
+def test_far_future_event_refused_near_future_accepted(ingest, topic_end):
+    from datetime import datetime, timedelta, timezone
+
+    now = datetime.now(timezone.utc)
+    before = topic_end()
+    far = event(5000, occurred_at=(now + timedelta(hours=25)).isoformat())
+    response = ingest.post("/v1/events", json={"events": [event(5001), far]})
+    assert response.status_code == 422
+    detail = response.json()["detail"]
+    assert detail[0]["loc"] == ["body", "events", 1, "occurred_at"] and "future" in detail[0]["msg"]
+    assert topic_end() == before
+    near = event(5002, occurred_at=(now + timedelta(hours=23)).isoformat())
+    assert ingest.post("/v1/events", json={"events": [near]}).status_code == 202
