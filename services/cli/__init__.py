@@ -1,0 +1,1 @@
+"""The `journeyline` command: one entry point, a module per command group."""

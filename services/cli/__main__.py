@@ -1,0 +1,30 @@
+"""`journeyline <command> ...`: each command module registers its own subcommands."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from services.cli import stack
+
+# Each module has register(subparsers): adds its parser(s) with set_defaults(run=callable).
+COMMAND_MODULES = [stack]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="journeyline", description="Journeyline operations")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in COMMAND_MODULES:
+        module.register(subparsers)
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except (OSError, RuntimeError, ValueError) as exc:
+        # Operators get a message, not a traceback.
+        print(f"journeyline {args.command}: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

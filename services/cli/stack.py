@@ -1,0 +1,25 @@
+"""`journeyline up` and `journeyline load`: the local stack and loading events over HTTP."""
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    up = subparsers.add_parser("up", help="run the whole stack locally with a demo data load (same as make up)")
+    up.add_argument("rest", nargs=argparse.REMAINDER, help="options of deploy.up, e.g. --customers 500")
+    up.set_defaults(run=_up)
+    load = subparsers.add_parser("load", help="post a JSONL file of events to ingest, or --demo data")
+    load.add_argument("rest", nargs=argparse.REMAINDER, help="FILE.jsonl | --demo [--customers N] [--url ...]")
+    load.set_defaults(run=_load)
+
+
+def _up(args: argparse.Namespace) -> int:
+    from deploy.up import main
+
+    return main(args.rest)
+
+
+def _load(args: argparse.Namespace) -> int:
+    from services.ingest.load_cli import main
+
+    return main(args.rest)
