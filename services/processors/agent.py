@@ -15,6 +15,9 @@ from services.processors.sink import ClickHouseSink, Consumed
 
 log = logging.getLogger("journeyline.agent")
 _sink: ClickHouseSink | None = None
+# partition -> the offset after the last one this process wrote. A batch that does not start
+# there (first batch after start-up or a rebalance) may repeat events already in ClickHouse.
+_next_offset: dict[int, int] = {}
 
 
 def sink() -> ClickHouseSink:
@@ -55,6 +58,13 @@ async def process(batch) -> None:
         by_customer[decoded.customer_id].append(
             Consumed(decoded, event.message.partition, event.message.offset))
 
+    maybe_written = False
+    for event in batch:
+        partition, offset = event.message.partition, event.message.offset
+        if partition not in _next_offset or _next_offset[partition] != offset:
+            maybe_written = True
+        _next_offset[partition] = offset + 1
+
     fresh: list[Consumed] = []
     changed: dict[str, JourneyState] = {}
     for customer_id, items in by_customer.items():
@@ -65,7 +75,7 @@ async def process(batch) -> None:
             changed[customer_id] = state
     # ClickHouse first, table second, ack last: a crash in between replays the batch,
     # and the seen-set in the table keeps a replayed event from counting twice.
-    await sink().write(fresh, changed)
+    await sink().write(fresh, changed, maybe_written)
     for customer_id, state in changed.items():
         journeys[customer_id.encode()] = state.dumps()
 

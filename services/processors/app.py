@@ -15,6 +15,7 @@ app = faust.App(
     topic_partitions=settings.topic_partitions,
     topic_replication_factor=settings.topic_replication,
     consumer_auto_offset_reset="earliest",
+    consumer_group_instance_id=settings.processor_instance_id,
     processing_guarantee="at_least_once",
     broker_session_timeout=settings.broker_session_timeout_s,
     broker_heartbeat_interval=settings.broker_heartbeat_interval_s,

@@ -5,6 +5,8 @@ development and tests (see README); production keeps the defaults for Apache Kaf
 """
 from __future__ import annotations
 
+import socket
+
 from pydantic import Field
 
 from services.common.settings import ClickHouseSettings, KafkaSettings
@@ -12,6 +14,9 @@ from services.common.settings import ClickHouseSettings, KafkaSettings
 
 class ProcessorSettings(KafkaSettings, ClickHouseSettings):
     processor_app_id: str = "journeyline-processors"
+    # Static group membership: a restarted worker takes its partitions back at once instead
+    # of waiting out the dead member's session. Must be unique per worker; default: hostname.
+    processor_instance_id: str = Field(default_factory=lambda: f"processor-{socket.gethostname()}")
     processor_data_dir: str = Field("var/processors", description="Faust worker state directory")
     # A batch closes at batch_size events or batch_within_s seconds, whichever comes first.
     batch_size: int = Field(2000, ge=1)

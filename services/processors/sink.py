@@ -73,10 +73,13 @@ class ClickHouseSink:
         self._max_backoff_s = max_backoff_s
         self.batches = 0
 
-    async def write(self, consumed: Sequence[Consumed], states: dict[str, JourneyState]) -> None:
+    async def write(
+        self, consumed: Sequence[Consumed], states: dict[str, JourneyState], maybe_written: bool = False
+    ) -> None:
         """Write until ClickHouse takes it: the caller acks the batch only after this returns.
 
-        A retried insert may land twice; the ReplacingMergeTree keys collapse such copies.
+        `maybe_written`: some of these events may already be in ClickHouse (a batch replayed
+        after a crash); those are left out. A retry after a failed insert checks the same way.
         """
         if not consumed and not states:
             return
@@ -85,18 +88,33 @@ class ClickHouseSink:
         backoff = 0.2
         while True:
             try:
-                await asyncio.to_thread(self._insert, events, journeys, stages)
+                await asyncio.to_thread(self._insert, events, journeys, stages, maybe_written)
                 self.batches += 1
                 return
             except Exception as exc:  # any ClickHouse or network failure: wait and retry
                 log.warning("ClickHouse write of %d events failed (%s); retrying in %.1fs",
                             len(events), exc, backoff)
+                maybe_written = True
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self._max_backoff_s)
 
-    def _insert(self, events: list[list], journeys: list[list], stages: list[list]) -> None:
+    def _insert(self, events: list[list], journeys: list[list], stages: list[list], maybe_written: bool) -> None:
+        if events and maybe_written:
+            present = self._present(events)
+            events = [row for row in events if (row[1], row[0]) not in present]
+            if present:
+                log.info("left out %d events already in ClickHouse", len(present))
         if events:
             self._client.insert("events", events, column_names=EVENT_COLUMNS)
         if journeys:
             self._client.insert("journeys", journeys, column_names=JOURNEY_COLUMNS)
             self._client.insert("journey_stages", stages, column_names=STAGE_COLUMNS)
+
+    def _present(self, events: list[list]) -> set[tuple[str, str]]:
+        # customer_id leads the sorting key, so this reads only those customers' granules.
+        result = self._client.query(
+            "SELECT DISTINCT customer_id, event_id FROM events "
+            "WHERE customer_id IN {customers:Array(String)} AND event_id IN {ids:Array(String)}",
+            parameters={"customers": sorted({r[1] for r in events}), "ids": [r[0] for r in events]},
+        )
+        return {(c, e) for c, e in result.result_rows}
