@@ -2,10 +2,12 @@
 
 Every router listed in ROUTERS is mounted under /v1 behind the read token.
 """
-from services.api.routers import customers, funnels, retention
+from services.api.routers import customers, funnels, paths, retention, revenue
 
 ROUTERS = [
     funnels.router,
     customers.router,
     retention.router,
+    paths.router,
+    revenue.router,
 ]
