@@ -18,6 +18,8 @@ from pathlib import Path
 
 import httpx
 
+from schemas.clickhouse.bi import BI_USER, BI_VIEWS
+
 BIN = Path(sys.executable).parent
 
 
@@ -132,12 +134,17 @@ class LocalStack:
             broker_argv = [str(BIN / "noida-db"), "start", "--only", "kafka",
                            "--kafka-port", str(p.kafka), "--data-dir", str(self.root / "kafka")]
         py = sys.executable
+        env = self.env()
         return {
             "kafka": Component("kafka", broker_argv, lambda: _port_open(p.kafka)),
             "clickhouse": Component(
                 "clickhouse",
                 [py, "-m", "deploy.embedded_clickhouse", "--path", str(self.root / "clickhouse"),
-                 "--host", "127.0.0.1", "--port", str(p.clickhouse)],
+                 "--host", "127.0.0.1", "--port", str(p.clickhouse),
+                 # The services' user, and BI's: read-only, the documented views only (schemas/clickhouse/bi.py).
+                 "--user", f"{env.get('CLICKHOUSE_USER', 'default')}:{env.get('CLICKHOUSE_PASSWORD', '')}",
+                 "--user", f"{BI_USER}:{env.get('BI_PASSWORD', 'bi-dev-password')}:readonly:views="
+                 + ",".join(f"{env.get('CLICKHOUSE_DATABASE', 'journeyline')}.{view}" for view in BI_VIEWS)],
                 lambda: _http_ok(f"{self.clickhouse_url}/ping"),
             ),
             "ingest": Component("ingest", [py, "-m", "services.ingest.app"],

@@ -1,13 +1,14 @@
 """Serve a chDB data directory over ClickHouse's HTTP interface.
 
     python -m deploy.embedded_clickhouse --path DIR [--host 127.0.0.1] [--port 8123]
-        [--user NAME:PASSWORD[:readonly]]... [--timezone UTC] [--display-name NAME]
+        [--user NAME:PASSWORD[:readonly][:views=DB.VIEW,...]]... [--timezone UTC] [--display-name NAME]
 
 EMBEDDED_CLICKHOUSE_PATH / _HOST / _PORT / _TIMEZONE stand in for the options. Without --user there
 is one user, `default`, with an empty password; with --user options there are exactly those users
 (`--user default:` keeps a password-less default). `--port 0` picks a free port; the start line names
-the port actually bound. SIGTERM and SIGINT stop it gracefully: in-flight requests finish (up to
-10 s), then chDB is closed.
+the port actually bound. A user with `views=` may only run SELECT queries reading those tables or
+views (checked with ClickHouse's own EXPLAIN; see access.py): the embedded stand-in for GRANT SELECT.
+SIGTERM and SIGINT stop it gracefully: in-flight requests finish (up to 10 s), then chDB is closed.
 """
 from __future__ import annotations
 
@@ -42,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--path", default=env.get("EMBEDDED_CLICKHOUSE_PATH"), help="chDB data directory")
     parser.add_argument("--host", default=env.get("EMBEDDED_CLICKHOUSE_HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(env.get("EMBEDDED_CLICKHOUSE_PORT", "8123")))
-    parser.add_argument("--user", action="append", default=[], metavar="NAME:PASSWORD[:readonly]",
+    parser.add_argument("--user", action="append", default=[],
+                        metavar="NAME:PASSWORD[:readonly][:views=DB.VIEW,...]",
                         help="a user; repeatable. Default: `default` with an empty password")
     parser.add_argument("--timezone", default=env.get("EMBEDDED_CLICKHOUSE_TIMEZONE", "UTC"),
                         help="server time zone (default UTC)")

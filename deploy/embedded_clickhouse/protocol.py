@@ -36,7 +36,8 @@ except ImportError:
 
 CODES = {"SYNTAX_ERROR": 62, "UNKNOWN_SETTING": 115, "READONLY": 164, "AUTHENTICATION_FAILED": 516,
          "NOT_IMPLEMENTED": 48, "BAD_ARGUMENTS": 36, "UNKNOWN_FORMAT": 73, "CANNOT_DECOMPRESS": 271,
-         "UNKNOWN_COMPRESSION_METHOD": 89, "INTO_OUTFILE_NOT_ALLOWED": 358, "STD_EXCEPTION": 1001}
+         "UNKNOWN_COMPRESSION_METHOD": 89, "INTO_OUTFILE_NOT_ALLOWED": 358, "STD_EXCEPTION": 1001,
+         "ACCESS_DENIED": 497}
 
 # ClickHouse's exceptionCodeToHTTPStatus; everything else is 500.
 _STATUS_CODES = {
@@ -91,18 +92,29 @@ class User:
     name: str
     password: str = ""
     readonly: int = 0
+    # `db.table` names this user may read (queries only), or None for no restriction: see access.py.
+    views: frozenset[str] | None = None
 
     @classmethod
     def parse(cls, spec: str) -> User:
-        """`NAME[:PASSWORD[:readonly]]`; the password may itself contain colons."""
+        """`NAME[:PASSWORD[:readonly]][:views=DB.VIEW,...]`; the password may itself contain colons
+        (but not `:views=`). An allow-list makes the user readonly."""
         name, _, rest = spec.partition(":")
-        readonly = 0
+        readonly, views = 0, None
+        head, found, listed = rest.rpartition(":views=")
+        if found or rest.startswith("views="):
+            rest, listed = (head, listed) if found else ("", rest[len("views="):])
+            views = frozenset(v.strip() for v in listed.split(",") if v.strip())
+            bad = [v for v in views if not re.fullmatch(r"[A-Za-z0-9_]+\.[A-Za-z0-9_]+", v)]
+            if not views or bad:
+                raise ValueError(f"views= must list tables as db.name, comma-separated; got {listed!r}")
+            readonly = 1
         for suffix in (":readonly", ":ro"):
             if rest.endswith(suffix):
                 rest, readonly = rest[: -len(suffix)], 1
         if not re.fullmatch(r"[A-Za-z0-9_.@-]+", name):
             raise ValueError(f"invalid user name in {spec!r}")
-        return cls(name, rest, readonly)
+        return cls(name, rest, readonly, views)
 
 
 def _auth_error(message: str) -> ClickHouseError:

@@ -31,6 +31,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from .access import check_reads, require_query
 from .protocol import (
     BodyDecoder,
     BodyEncoder,
@@ -282,11 +283,12 @@ class EmbeddedClickHouse:
             if chunks is not None:
                 buf += b"".join([c async for c in chunks])
                 chunks = None
+        require_query(user, statement)
         if statement.insert_prefix is not None:
             return await self._insert(statement, bytes(buf[statement.data_start:]), chunks, options, headers)
         if not statement.kind:
             raise ClickHouseError.of("SYNTAX_ERROR", "Empty query")
-        return await self._query(bytes(buf), statement, options, headers)
+        return await self._query(bytes(buf), statement, options, headers, user)
 
     async def _insert(self, statement: Statement, data: bytes, chunks: AsyncIterator[bytes] | None,
                       options: Options, headers: dict[str, str]) -> Response:
@@ -317,11 +319,15 @@ class EmbeddedClickHouse:
                                                   written_bytes=size, elapsed_ns=int(result.elapsed * 1e9))
         return Response(b"", headers=headers, media_type=TEXT)
 
-    async def _query(self, sql: bytes, statement: Statement, options: Options, headers: dict[str, str]) -> Response:
+    async def _query(self, sql: bytes, statement: Statement, options: Options, headers: dict[str, str],
+                     user: User) -> Response:
         fmt = statement.output_format or options.default_format
         handle: Handle | None = await self._run(self.pool.acquire, options.readonly)
         try:
             await self._run(handle.prepare, options.database, options.settings)
+            if user.views is not None:
+                await self._run(check_reads, handle.conn, user, sql, statement, options.database,
+                                options.query_params)
             if (not options.wait_end_of_query and statement.kind in ("SELECT", "WITH")
                     and fmt.lower() in STREAMABLE_FORMATS):
                 response = await self._stream(handle, sql, fmt, options, headers)

@@ -29,6 +29,7 @@ class NeedMore(Exception):
 class Statement:
     kind: str = ""                 # first keyword, upper-cased ("SELECT" for a leading parenthesis)
     output_format: str | None = None
+    format_span: tuple[int, int] | None = None  # byte span of `FORMAT name`
     insert_prefix: bytes | None = None   # INSERT ... up to its FORMAT clause, when data follows
     insert_format: str | None = None
     data_start: int = 0
@@ -112,6 +113,7 @@ def scan_statement(buf: bytes, final: bool = True) -> Statement:
         if top[j][0] == "FORMAT" and top[j + 1][0] and (j + 2 == len(top) or top[j + 2][1] == ";"
                                                        or top[j + 2][0] == "SETTINGS"):
             st.output_format = top[j + 1][1]
+            st.format_span = (top[j][2], top[j + 1][2] + len(top[j + 1][1].encode()))
             break
     st.session_state = st.session_state or st.kind in ("SET", "USE")
     return st

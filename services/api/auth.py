@@ -1,14 +1,23 @@
-"""Bearer read tokens on /v1/*: `Authorization: Bearer <token>`, one of READ_TOKENS."""
+"""Bearer read tokens on /v1/*: `Authorization: Bearer <token>`, one of READ_TOKENS (bootstrap and
+development tokens, in memory) or a read token of `journeyline keys create --kind read`, looked up in
+ClickHouse's access_keys per request (services/common/access_keys.py; lookups cached at most
+ACCESS_KEY_CACHE_S <= 1 s, which bounds how long a revoked token keeps working). With ClickHouse
+unreachable, READ_TOKENS still authenticate (the query itself then fails) and store tokens get 503."""
 from __future__ import annotations
 
 import hmac
+import threading
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, FastAPI, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from services.common.access_keys import AccessKeyStore, KeyStoreUnavailable
 
 # auto_error=False: we answer 401 with WWW-Authenticate ourselves (HTTPBearer's own is 403 on
 # some FastAPI versions); the scheme still documents the requirement in OpenAPI.
-_bearer = HTTPBearer(auto_error=False, description="A read token from READ_TOKENS")
+_bearer = HTTPBearer(auto_error=False, description="A read token: one of READ_TOKENS, or from `journeyline keys`")
+_store_lock = threading.Lock()
+RETRY_AFTER_S = 5
 
 
 def token_matches(candidate: str, tokens: tuple[bytes, ...]) -> bool:
@@ -20,16 +29,37 @@ def token_matches(candidate: str, tokens: tuple[bytes, ...]) -> bool:
     return found
 
 
+def key_store(app: FastAPI) -> AccessKeyStore:
+    """The app's store, made on first need on the app's own ClickHouse client."""
+    with _store_lock:
+        store = getattr(app.state, "access_keys", None)
+        if store is None:
+            ttl = getattr(app.state.settings, "access_key_cache_s", 1.0)
+            store = app.state.access_keys = AccessKeyStore(app.state.clickhouse.get, cache_ttl_s=ttl)
+        return store
+
+
 def require_read_token(
     request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)
 ) -> None:
+    # Sync on purpose: FastAPI runs it in a worker thread, so a store lookup never blocks the loop.
     if credentials is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             detail="Missing bearer token: send Authorization: Bearer <read token>",
             headers={"WWW-Authenticate": 'Bearer realm="journeyline"'},
         )
-    if not token_matches(credentials.credentials, request.app.state.read_tokens):
+    if token_matches(credentials.credentials, request.app.state.read_tokens):
+        return
+    try:
+        key = key_store(request.app).lookup(credentials.credentials, "read")
+    except KeyStoreUnavailable:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            detail="The key store (ClickHouse) is unavailable, so this token cannot be checked; retry",
+            headers={"Retry-After": str(RETRY_AFTER_S)},
+        ) from None
+    if key is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             detail="Invalid bearer token",

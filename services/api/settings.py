@@ -15,6 +15,9 @@ class ApiSettings(ClickHouseSettings):
         DEFAULT_READ_TOKEN,
         description="Comma-separated bearer tokens accepted on /v1/*; blanks around commas are ignored",
     )
+    access_key_cache_s: float = Field(
+        1.0, ge=0, le=1, description="How long read-token lookups in ClickHouse are cached (bounds revocation delay)"
+    )
     api_query_timeout_seconds: float = Field(
         30.0, gt=0, description="ClickHouse max_execution_time for each query the API runs"
     )

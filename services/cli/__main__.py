@@ -4,10 +4,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from services.cli import stack
+from services.cli import keys, stack
 
 # Each module has register(subparsers): adds its parser(s) with set_defaults(run=callable).
-COMMAND_MODULES = [stack]
+COMMAND_MODULES = [stack, keys]
 
 
 def main(argv: list[str] | None = None) -> int:

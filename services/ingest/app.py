@@ -1,10 +1,18 @@
-"""Ingest HTTP service: validates touchpoint events and publishes them to Kafka."""
+"""Ingest HTTP service: validates touchpoint events and publishes them to Kafka.
 
+Write keys: WRITE_KEYS (bootstrap/dev keys, in memory) or keys from `journeyline keys create`, looked
+up in ClickHouse per request (services/common/access_keys.py). With ClickHouse unreachable, env keys
+still work and store keys get 503 + Retry-After (not 401: the key may well be valid). Each key has an
+events/s token bucket in this process: 429 + Retry-After when a batch does not fit.
+"""
+
+import hashlib
 import hmac
 import logging
+import math
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, NamedTuple
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -14,7 +22,10 @@ from pydantic import BaseModel, ValidationError
 
 from deploy.topics import ensure_topics
 from schemas.events import EventBatch
+from services.common.access_keys import AccessKeyStore, KeyStoreUnavailable, lazy_client
+from services.common.clickhouse import connect
 from services.ingest.producer import BrokerUnavailable, EventProducer
+from services.ingest.rate_limit import TokenBuckets
 from services.ingest.settings import IngestSettings
 
 log = logging.getLogger("journeyline.ingest")
@@ -28,10 +39,28 @@ class PayloadTooLarge(Exception):
     pass
 
 
+class Caller(NamedTuple):
+    key_id: str  # rate-limit identity: the store's key_id, or env:<hash prefix> for WRITE_KEYS
+    source: str
+
+
+class RateLimited(Exception):
+    def __init__(self, wait_s: float):
+        super().__init__(wait_s)
+        self.retry_after = max(1, math.ceil(wait_s))
+
+
 def create_app(settings: IngestSettings | None = None) -> FastAPI:
     settings = settings or IngestSettings()
     producer = EventProducer(settings)
-    key_sources = settings.key_sources()
+    env_keys = [(key.encode(), Caller("env:" + hashlib.sha256(key.encode()).hexdigest()[:12], source))
+                for key, source in settings.key_sources().items()]
+    timeout = settings.clickhouse_timeout_s
+    get_client, close_client = lazy_client(
+        lambda: connect(settings, connect_timeout=timeout, send_receive_timeout=timeout, query_retries=0))
+    store = AccessKeyStore(get_client, cache_ttl_s=settings.access_key_cache_s)
+    buckets = (TokenBuckets(settings.rate_limit_events_per_s, settings.rate_limit_burst)
+               if settings.rate_limit_events_per_s > 0 else None)
     max_future = timedelta(hours=settings.max_future_hours)
     bearer = HTTPBearer(auto_error=False)
 
@@ -41,6 +70,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
             ensure_topics(settings)
         yield
         await producer.stop()
+        close_client()
 
     app = FastAPI(
         title="Journeyline ingest",
@@ -49,14 +79,26 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
     )
     app.state.producer = producer
 
-    def source_of(
+    def caller_of(
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-    ) -> str:
-        if credentials is not None:
-            for key, source in key_sources.items():
-                if hmac.compare_digest(credentials.credentials.encode(), key.encode()):
-                    return source
-        raise _Unauthorized()
+    ) -> Caller:
+        # A sync dependency: FastAPI runs it in a worker thread, so the ClickHouse lookup never
+        # blocks the event loop.
+        if credentials is None:
+            raise _Unauthorized()
+        given, found = credentials.credentials.encode(), None
+        for env_key, caller in env_keys:  # every key compared, whatever matches first
+            if hmac.compare_digest(given, env_key) and found is None:
+                found = caller
+        if found is None:
+            try:
+                key = store.lookup(credentials.credentials, "write")
+            except KeyStoreUnavailable as exc:
+                raise _KeyStoreDown() from exc
+            if key is None:
+                raise _Unauthorized()
+            found = Caller(key.key_id, key.source)
+        return found
 
     @app.exception_handler(_Unauthorized)
     async def _unauthorized(request: Request, exc: _Unauthorized) -> JSONResponse:
@@ -64,6 +106,24 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
             {"detail": "a valid write key is required: Authorization: Bearer <write key>"},
             status_code=401,
             headers={"WWW-Authenticate": "Bearer"},
+        )
+
+    @app.exception_handler(_KeyStoreDown)
+    async def _store_down(request: Request, exc: _KeyStoreDown) -> JSONResponse:
+        log.warning("key store unavailable: %s", exc.__cause__)
+        return JSONResponse(
+            {"detail": "the key store (ClickHouse) is unavailable, so this write key cannot be checked; retry"},
+            status_code=503,
+            headers={"Retry-After": str(settings.retry_after_s)},
+        )
+
+    @app.exception_handler(RateLimited)
+    async def _rate_limited(request: Request, exc: RateLimited) -> JSONResponse:
+        return JSONResponse(
+            {"detail": f"rate limit of this write key exceeded ({settings.rate_limit_events_per_s:g} events/s, "
+                       f"bursts of {settings.rate_limit_burst}); retry after {exc.retry_after} s"},
+            status_code=429,
+            headers={"Retry-After": str(exc.retry_after)},
         )
 
     @app.exception_handler(PayloadTooLarge)
@@ -91,14 +151,17 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/EventBatch"}}},
             }
         },
-        responses={401: {}, 413: {}, 422: {}, 503: {}},
+        responses={401: {}, 413: {}, 422: {}, 429: {}, 503: {}},
         summary="Accept a batch of touchpoint events",
     )
-    async def post_events(request: Request, source: Annotated[str, Depends(source_of)]) -> Accepted:
+    async def post_events(request: Request, caller: Annotated[Caller, Depends(caller_of)]) -> Accepted:
         """All events are validated first: one invalid event refuses the whole batch (422).
-        202 means the broker acknowledged every event (acks=all)."""
+        202 means the broker acknowledged every event (acks=all). 429: the key's events/s limit."""
         batch = _parse(await _read_limited(request, settings.max_body_bytes), max_future)
-        return Accepted(accepted=await producer.publish(batch.events, source))
+        # Counted after parsing, so Retry-After is exact for this batch; a refused batch takes nothing.
+        if buckets is not None and (wait_s := buckets.take(caller.key_id, len(batch.events))) > 0:
+            raise RateLimited(wait_s)
+        return Accepted(accepted=await producer.publish(batch.events, caller.source))
 
     @app.get("/healthz")
     async def healthz() -> JSONResponse:
@@ -122,6 +185,10 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
 
 
 class _Unauthorized(Exception):
+    pass
+
+
+class _KeyStoreDown(Exception):
     pass
 
 

@@ -3,16 +3,25 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from services.common.settings import KafkaSettings
+from schemas.events import MAX_BATCH_EVENTS
+from services.common.settings import ClickHouseSettings, KafkaSettings
 
 
-class IngestSettings(KafkaSettings):
+class IngestSettings(KafkaSettings, ClickHouseSettings):
     ingest_host: str = "127.0.0.1"
     ingest_port: int = 8080
     write_keys: str = Field(
         "dev-write-key",
-        description="Comma-separated write keys; 'key=source' names the source stamped on events",
+        description="Comma-separated write keys; 'key=source' names the source stamped on events. Bootstrap "
+        "and development keys: they work without ClickHouse, next to the keys of `journeyline keys create`",
     )
+    # Store keys (ClickHouse access_keys) are looked up per request; lookups are cached at most this long,
+    # which bounds how long a revoked key keeps working. ClickHouse unreachable: store keys get 503.
+    access_key_cache_s: float = Field(1.0, ge=0, le=1)
+    clickhouse_timeout_s: int = Field(3, ge=1, description="Connect/read timeout of key lookups, seconds")
+    # Per write key, in this process: a token bucket of events (429 + Retry-After when empty). 0: no limit.
+    rate_limit_events_per_s: float = Field(5000.0, ge=0)
+    rate_limit_burst: int = Field(20000, ge=MAX_BATCH_EVENTS, description="At least one full batch")
     max_body_bytes: int = 1024 * 1024
     # How long a request waits for the broker's acknowledgement before answering 503.
     produce_timeout_s: float = 10.0

@@ -1,0 +1,22 @@
+-- The read-only BI user on a real ClickHouse server (the embedded dev server has `--user bi:...:views=`
+-- instead: deploy/local_stack.py). Run once as an administrator, after the services have applied
+-- migration 0003_bi_views.sql, with a real password in place of change-me-bi-password:
+--
+--   clickhouse-client --multiquery < deploy/clickhouse/bi_user.sql
+--
+-- The user can SELECT from the three documented views only: not from events, journeys, journey_stages
+-- or access_keys, and it cannot write, create or drop anything (readonly = 1 also forbids changing
+-- settings and using table functions such as remote(), file() or url()). The views are created with
+-- SQL SECURITY DEFINER, so reading one needs SELECT on the view alone, not on the tables under it.
+-- Adjust `journeyline.` if CLICKHOUSE_DATABASE differs.
+
+CREATE SETTINGS PROFILE IF NOT EXISTS bi_readonly SETTINGS readonly = 1, max_execution_time = 300,
+    max_result_rows = 10000000, result_overflow_mode = 'throw';
+
+CREATE USER IF NOT EXISTS bi IDENTIFIED WITH sha256_password BY 'change-me-bi-password'
+    SETTINGS PROFILE 'bi_readonly';
+
+REVOKE ALL ON *.* FROM bi;
+GRANT SELECT ON journeyline.bi_journeys TO bi;
+GRANT SELECT ON journeyline.bi_stage_funnel_daily TO bi;
+GRANT SELECT ON journeyline.bi_events TO bi;
