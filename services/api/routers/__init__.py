@@ -2,7 +2,7 @@
 
 Every router listed in ROUTERS is mounted under /v1 behind the read token.
 """
-from services.api.routers import customers, funnels, paths, retention, revenue
+from services.api.routers import customers, experience, funnels, paths, profile, retention, revenue
 
 ROUTERS = [
     funnels.router,
@@ -10,4 +10,6 @@ ROUTERS = [
     retention.router,
     paths.router,
     revenue.router,
+    experience.router,
+    profile.router,
 ]
