@@ -63,8 +63,11 @@ def start_server(path: Path, *args: str) -> Server:
         found = re.search(r"serving .* on http://127\.0\.0\.1:(\d+)", log.read_text(errors="replace"))
         if found:
             server = Server(proc, int(found.group(1)), path, log)
-            if httpx.get(f"{server.url}/ping").text == "Ok.\n":
-                return server
+            try:
+                if httpx.get(f"{server.url}/ping").text == "Ok.\n":
+                    return server
+            except httpx.TransportError:  # announced, not yet accepting: try again
+                pass
         if proc.poll() is not None:
             break
         time.sleep(0.05)
