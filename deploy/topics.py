@@ -41,6 +41,21 @@ def topic_plan(settings: KafkaSettings) -> list[TopicSpec]:
             settings.topic_replication,
             {"retention.ms": "-1", "cleanup.policy": "delete"},
         ),
+        # Keyed by the feedback item's event_id, so one item's changes stay in order. Kept for
+        # good: it is the log of record of status changes (ClickHouse history is its copy).
+        TopicSpec(
+            settings.topic_feedback_status,
+            settings.topic_partitions,
+            settings.topic_replication,
+            {"retention.ms": "-1", "cleanup.policy": "delete"},
+        ),
+        # Detractor alerts, keyed by customer_id; consumers act within minutes, a week is plenty.
+        TopicSpec(
+            settings.topic_alerts,
+            settings.topic_partitions,
+            settings.topic_replication,
+            {"retention.ms": str(7 * 24 * 3600 * 1000), "cleanup.policy": "delete"},
+        ),
     ]
 
 

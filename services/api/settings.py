@@ -1,14 +1,15 @@
-"""Settings of the query API, from environment variables (API_HOST, READ_TOKENS, CLICKHOUSE_URL, ...)."""
+"""Settings of the query API, from environment variables (API_HOST, READ_TOKENS, CLICKHOUSE_URL,
+KAFKA_BOOTSTRAP_SERVERS, ...). Kafka is only for publishing feedback status changes."""
 from __future__ import annotations
 
 from pydantic import Field, field_validator
 
-from services.common.settings import ClickHouseSettings
+from services.common.settings import ClickHouseSettings, KafkaSettings
 
 DEFAULT_READ_TOKEN = "dev-read-token"
 
 
-class ApiSettings(ClickHouseSettings):
+class ApiSettings(ClickHouseSettings, KafkaSettings):
     api_host: str = Field("127.0.0.1", description="Interface uvicorn binds to")
     api_port: int = Field(8000, ge=1, le=65535)
     read_tokens: str = Field(
@@ -22,6 +23,9 @@ class ApiSettings(ClickHouseSettings):
         30.0, gt=0, description="ClickHouse max_execution_time for each query the API runs"
     )
     api_log_level: str = Field("info", description="uvicorn log level")
+    # A status change waits this long for the broker's acknowledgement before answering 503.
+    feedback_publish_timeout_s: float = Field(10.0, gt=0)
+    feedback_retry_after_s: int = Field(5, ge=1, description="Retry-After of a 503 from the broker being down")
 
     @field_validator("read_tokens")
     @classmethod

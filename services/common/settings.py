@@ -11,6 +11,8 @@ class KafkaSettings(BaseSettings):
     kafka_bootstrap_servers: str = Field("127.0.0.1:9092", description="Comma-separated host:port list")
     topic_touchpoints: str = "journeyline.touchpoints.v1"
     topic_dead_letter: str = "journeyline.touchpoints.dlq"
+    topic_feedback_status: str = "journeyline.feedback-status.v1"
+    topic_alerts: str = "journeyline.alerts.v1"
     topic_partitions: int = Field(6, ge=1)
     topic_replication: int = Field(1, ge=1)
 

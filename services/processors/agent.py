@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from schemas.events import RecordedEvent
 from services.common.clickhouse import connect_migrated
+from services.processors import alerts
 from services.processors.app import app, dead_letters, journeys, settings, touchpoints
 from services.processors.journey import JourneyState
 from services.processors.sink import ClickHouseSink, Consumed
@@ -76,6 +77,7 @@ async def process(batch) -> None:
     # ClickHouse first, table second, ack last: a crash in between replays the batch,
     # and the seen-set in the table keeps a replayed event from counting twice.
     await sink().write(fresh, changed, maybe_written)
+    await alerts.publish(fresh)  # before the table update: a replayed batch alerts again
     for customer_id, state in changed.items():
         journeys[customer_id.encode()] = state.dumps()
 

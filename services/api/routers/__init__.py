@@ -2,7 +2,7 @@
 
 Every router listed in ROUTERS is mounted under /v1 behind the read token.
 """
-from services.api.routers import customers, experience, funnels, paths, profile, retention, revenue
+from services.api.routers import customers, experience, feedback, funnels, paths, profile, retention, revenue
 
 ROUTERS = [
     funnels.router,
@@ -12,4 +12,5 @@ ROUTERS = [
     revenue.router,
     experience.router,
     profile.router,
+    feedback.router,
 ]
