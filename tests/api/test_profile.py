@@ -3,7 +3,7 @@ days, last scores, feedback items, duplicates), 404s, and a property test agains
 tests/api/experience_reference.py."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from hypothesis import HealthCheck, given, settings
 
@@ -123,3 +123,21 @@ def test_matches_reference(api, events, data):
         else:
             assert response.status_code == 200, response.text
             assert response.json() == expected
+
+
+def test_open_items_leave_out_acknowledged_and_resolved(api, events, chdb):
+    evs = [make_event("cx-cara", "use", d(2016, 3, day, 9), feedback={"csat": 1, "comment": f"late {day}"})
+           for day in (1, 2, 3)]
+    events.insert(evs)
+    assert profile(api, "cx-cara")["open_feedback_items"] == 3
+
+    def status(event, value, micros):
+        changed = datetime(2016, 3, 9, tzinfo=timezone.utc) + timedelta(microseconds=micros)
+        return [event["event_id"], "cx-cara", f"chg-{micros}", value, "", "cx-team", changed, micros]
+
+    columns = ["event_id", "customer_id", "change_id", "status", "note", "who", "changed_at", "version"]
+    chdb.insert("feedback_status", [status(evs[0], "resolved", 1), status(evs[1], "acknowledged", 2),
+                                    status(evs[2], "resolved", 3), status(evs[2], "open", 4)],  # reopened
+                column_names=columns)
+    body = profile(api, "cx-cara")
+    assert (body["feedback_items"], body["open_feedback_items"]) == (3, 1)

@@ -1,7 +1,7 @@
 """Nothing lost, nothing doubled: faults injected into the real stack by PID.
 
 Each test posts a known set of events while one component fails, then checks that every
-accepted event is in ClickHouse exactly once (physical rows, not just FINAL), that the journey
+accepted event is in ClickHouse exactly once (and physically once after a merge), that the journey
 projection counts each once, and that the stage funnel equals the reference.
 """
 from __future__ import annotations

@@ -22,8 +22,8 @@ customer's unique events (duplicate copies of an event_id count once), all time:
 * last_nps / last_csat: the score of the latest event carrying one (ties: the greater
   event_id), with its time and event_id; null when the customer never gave one.
 * feedback_items: events with a comment or a low score (NPS <= 6, CSAT <= 2, CES <= 3 on the
-  7-point easy scale, rating <= 2). open_feedback_items: all of them for now; feedback statuses
-  (acknowledged / resolved) arrive with the feedback loop, which will subtract the closed ones.
+  7-point easy scale, rating <= 2). open_feedback_items: those whose current status in the
+  feedback loop (feedback_status) is neither acknowledged nor resolved.
 
 SQL: one query on the customer's rows (customer_id prefixes the sorting key): the inner
 GROUP BY event_id dedupes, the outer aggregates with -Map combinators (per-key counts); the top
@@ -38,6 +38,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.events import Stage
+from schemas.feedback import LOW_CES, LOW_CSAT, LOW_NPS, LOW_RATING
 from services.api.queries.base import QueryRunner, format_ms
 
 _TIME = {"format": "date-time"}
@@ -51,7 +52,8 @@ BOUGHT_SQL = "(stage = 'purchase' OR revenue IS NOT NULL)"
 # Only JSON strings: JSONExtractString would also turn 7, true or {...} into text.
 ITEM_SQL = "if(JSONType(properties, 'item') = 'String', JSONExtractString(properties, 'item'), '')"
 # A feedback item: a comment or a low score (NULL scores compare to NULL, which countIf skips).
-FEEDBACK_ITEM_SQL = "(note != '' OR s_nps <= 6 OR s_csat <= 2 OR s_ces <= 3 OR s_rating <= 2)"
+FEEDBACK_ITEM_SQL = (f"(note != '' OR s_nps <= {LOW_NPS} OR s_csat <= {LOW_CSAT} OR s_ces <= {LOW_CES}"
+                     f" OR s_rating <= {LOW_RATING})")
 
 SQL = f"""
 SELECT
@@ -71,7 +73,8 @@ SELECT
     countIf(s_nps IS NOT NULL) AS nps_responses,
     argMaxIf((assumeNotNull(s_csat), ms, id), (ms, id), s_csat IS NOT NULL) AS last_csat,
     countIf(s_csat IS NOT NULL) AS csat_responses,
-    countIf({FEEDBACK_ITEM_SQL}) AS feedback_items
+    countIf({FEEDBACK_ITEM_SQL}) AS feedback_items,
+    countIf({FEEDBACK_ITEM_SQL} AND NOT closed) AS open_feedback_items
 FROM
 (
     -- one row per event: duplicate copies (same event_id) are identical
@@ -79,7 +82,10 @@ FROM
         event_id AS id, any(stage) AS stg, any(occurred_at) AS t, toUnixTimestamp64Milli(t) AS ms,
         any(channel) AS ch, any(touchpoint) AS tp, any(revenue) AS amount, any(currency) AS cur,
         any({ITEM_SQL}) AS item, max({BOUGHT_SQL}) AS bought,
-        any(nps) AS s_nps, any(csat) AS s_csat, any(ces) AS s_ces, any(rating) AS s_rating, any(comment) AS note
+        any(nps) AS s_nps, any(csat) AS s_csat, any(ces) AS s_ces, any(rating) AS s_rating, any(comment) AS note,
+        -- acknowledged or resolved through the feedback loop (current status, latest change wins)
+        event_id IN (SELECT event_id FROM feedback_status FINAL
+                     WHERE customer_id = {{customer_id:String}} AND status != 'open') AS closed
     FROM events
     WHERE customer_id = {{customer_id:String}}
     GROUP BY event_id
@@ -147,8 +153,8 @@ class ProfileResponse(BaseModel):
     last_csat: Annotated[LastScore | None, Field(description="Latest CSAT (1-5); null if never given")]
     feedback_items: Annotated[int, Field(ge=0, description="Events with a comment or a low score (NPS <= 6, "
                                          "CSAT <= 2, CES <= 3, rating <= 2)")]
-    open_feedback_items: Annotated[int, Field(ge=0, description="Feedback items not yet resolved or "
-                                              "acknowledged; until feedback statuses exist, all of them")]
+    open_feedback_items: Annotated[int, Field(ge=0, description="Feedback items not yet acknowledged or "
+                                              "resolved in the feedback loop")]
 
 
 def top(counts: dict[Any, int], n: int) -> list[tuple[Any, int]]:
@@ -204,6 +210,5 @@ class ProfileQueryRunner(QueryRunner[ProfileQuery, ProfileResponse | None]):
             last_nps=_last(row["last_nps"], row["nps_responses"]),
             last_csat=_last(row["last_csat"], row["csat_responses"]),
             feedback_items=int(row["feedback_items"]),
-            # Statuses come with the feedback loop; until then every item is open.
-            open_feedback_items=int(row["feedback_items"]),
+            open_feedback_items=int(row["open_feedback_items"]),
         )
