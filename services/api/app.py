@@ -29,7 +29,7 @@ from services.common.clickhouse import connect_migrated
 log = logging.getLogger(__name__)
 
 DESCRIPTION = """\
-Read-only insights over Journeyline's touchpoint event log.
+Insights over Journeyline's touchpoint event log, and the feedback loop (status changes are published as events).
 
 Every `/v1` route needs `Authorization: Bearer <read token>` (one of `READ_TOKENS`).
 Times are RFC 3339; answers are in UTC.
