@@ -36,6 +36,7 @@ def _run(args: argparse.Namespace) -> int:
 
     from services.common.clickhouse import connect_migrated
     from services.common.settings import ClickHouseSettings
+    from services.processors.feedback_projection import rebuild_current_status
     from services.processors.replay import PROJECTIONS, replay
 
     logging.getLogger("clickhouse_connect").setLevel(logging.CRITICAL)  # errors become one message below
@@ -51,6 +52,7 @@ def _run(args: argparse.Namespace) -> int:
                 task = bar.add_task(names, total=None)
                 result = replay(client, args.buckets,
                                 progress=lambda done, total: bar.update(task, completed=done, total=total))
+            statuses = rebuild_current_status(client)
         finally:
             client.close()
     except ClickHouseError as exc:
@@ -58,5 +60,6 @@ def _run(args: argparse.Namespace) -> int:
 
     rows = ", ".join(f"{table} {count} rows" for table, count in result.rows.items())
     print(f"replayed {result.events} events in {result.buckets} buckets in {result.seconds:.1f}s: {rows}; "
-          f"{result.caught_up_customers} customers caught up after the swap")
+          f"{result.caught_up_customers} customers caught up after the swap; "
+          f"feedback_status rebuilt for {statuses} items")
     return 0

@@ -7,7 +7,7 @@ adds no copy there in the usual case (readers count each change_id once anyway),
 a change into `feedback_status` is harmless because its version is the change's own.
 
 Rebuild: the history is the status log's copy in ClickHouse; the current-status table is a
-projection of it, rebuilt in place by `rebuild_current_status(client)` (idempotent; needs no
+projection of it, rebuilt in place by `feedback_projection.rebuild_current_status` (idempotent; needs no
 table swap, since versions come from the changes themselves). Feedback items need no rebuild:
 they are read from `events` (services/api/queries/feedback.py).
 """
@@ -25,23 +25,13 @@ from pydantic import ValidationError
 from schemas.feedback import StatusChange
 from services.common.clickhouse import connect_migrated
 from services.processors.app import app, settings
+from services.processors.feedback_projection import CURRENT_COLUMNS
 
 log = logging.getLogger("journeyline.feedback")
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 HISTORY_COLUMNS = ("event_id", "customer_id", "change_id", "status", "note", "who", "changed_at",
                    "kafka_partition", "kafka_offset")
-CURRENT_COLUMNS = ("event_id", "customer_id", "change_id", "status", "note", "who", "changed_at", "version")
-
-REBUILD_CURRENT = f"""
-INSERT INTO feedback_status ({', '.join(CURRENT_COLUMNS)})
-SELECT event_id,
-       argMax(customer_id, k), argMax(change_id, k), argMax(status, k), argMax(note, k), argMax(who, k),
-       max(changed_at), toUInt64(toUnixTimestamp64Micro(max(changed_at)))
-FROM (SELECT *, (changed_at, kafka_partition, kafka_offset) AS k FROM feedback_status_history)
-GROUP BY event_id
-"""
-
 status_changes = app.topic(
     settings.topic_feedback_status,
     key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
@@ -108,12 +98,6 @@ class StatusSink:
             self._client.insert("feedback_status_history", history_rows(new), column_names=HISTORY_COLUMNS)
         # All of them: a crash between the two inserts must not leave the current status behind.
         self._client.insert("feedback_status", current_rows(changes), column_names=CURRENT_COLUMNS)
-
-
-def rebuild_current_status(client: Client) -> int:
-    """Re-derive `feedback_status` from the history, in place; returns the items written."""
-    client.command(REBUILD_CURRENT)
-    return int(client.query("SELECT uniqExact(event_id) FROM feedback_status_history").result_rows[0][0])
 
 
 _sink: StatusSink | None = None
