@@ -1,0 +1,204 @@
+"""Per-customer SQL: one GROUP BY customer_id pass giving each customer's counted path.
+
+Output columns: customer_id, level (UInt8, deepest step), t1 (Int64 ms after `start`: the
+counted path's step-1 time), reach (Array(Int64), n entries: reach time of each step on the
+counted path, -1 beyond level) and bval (breakdown value of the step-1 event, '' without one).
+
+How, per customer, with array functions only:
+
+* Events become tuples (t, cityHash64(event_id), step mask, exclusion mask, breakdown value),
+  sorted; a copy of an event (same time and event_id) is dropped by comparing each tuple with its
+  predecessor. Ordered and any-order funnels read only rows matching some filter; strict funnels
+  read every row, since any event between two steps breaks them.
+* Events sharing a timestamp form a *group*. For every group and step s, run[s] is the longest
+  run of steps s, s+1, ... its distinct events can fill (matching.max_run).
+* Anchors are the step-1 events in [start, end). For each, a fold over the later groups in its
+  window computes the reach time of every step (ordered without exclusions: the depth d grows by
+  run[d+1] per group, since the deepest prefix dominates; with exclusions or strict: the best
+  "cap" per step, see _capped_fold). The anchor's own group contributes run[2] of its other events.
+* Any order: the window's events join a matching one by one in time order (matching.augment);
+  a step's reach time is when the prefix up to it first becomes fillable.
+* The counted path is the anchor with the largest depth, then earliest (t1, reach...), then
+  smallest breakdown value (arraySort on that key).
+"""
+from __future__ import annotations
+
+from services.api.queries.custom_funnel.matching import augment, let, max_run
+
+W = "{window_ms:Int64}"
+
+
+_EVENTS = """
+    evs.1 AS ts, evs.2 AS ms, evs.4 AS xs, evs.5 AS bs,
+    arrayFilter((i, v, u) -> bitTest(v, 0) AND u < {span_ms:Int64}, arrayEnumerate(ts), ms, ts) AS anchors,
+    arrayMap(a -> ts[a], anchors) AS aT,"""
+_GROUPS = """
+    arrayMap((u, p) -> toUInt8(u != p), ts, arrayPushFront(arrayPopBack(ts), toInt64(-1))) AS flags,
+    arrayCumSum(flags) AS gid,
+    arrayFilter((u, f) -> f, ts, flags) AS gT,
+    arrayFilter((i, f) -> f, arrayEnumerate(ts), flags) AS gFirst,
+    arraySplit((v, f) -> f, ms, flags) AS gM,
+    arrayMap(grp -> arrayFold((acc, v) -> bitOr(acc, v), grp, toUInt32(0)), arraySplit((v, f) -> f, xs, flags)) AS gX,
+    arrayMap(a -> gid[a], anchors) AS aG,"""
+
+
+def _taint(cap: str, j: str, k: str, exclusions: list[tuple[int, int]], gx: str) -> str:
+    """Int16 cap of a path moving from step j to step k in a group whose exclusion events are
+    gx: an exclusion (a, b) seen with a <= j (e_a earlier) and k < b (e_b not yet) caps the
+    path at b - 1. Events at e_a's or e_b's own time are not strictly between, so do not count."""
+    terms = [f"toInt16({cap})"] + [
+        f"if(bitTest({gx}, {e}) AND {j} >= {a} AND {k} < {b}, {b - 1}, 127)"
+        for e, (a, b) in enumerate(exclusions)
+    ]
+    return f"least({', '.join(terms)})" if len(terms) > 1 else terms[0]
+
+
+def _capped_fold(n: int, strict: bool, exclusions: list[tuple[int, int]]) -> str:
+    """Per-anchor fold over groups; state (caps, reach). caps[k] = highest step a path now at
+    step k may still reach (-1: no such path); strict keeps only paths whose last event is in
+    the current group, so a path must move on in every group or end."""
+    cand = (f"if(jj < kk AND acc.1[jj] >= kk AND jj + gr[jj + 1] >= kk,"
+            f" {_taint('acc.1[jj]', 'jj', 'kk', exclusions, 'gx')}, toInt16(-1))")
+    if not strict:
+        cand = (f"if(jj = kk, if(acc.1[kk] < 0, toInt16(-1), {_taint('acc.1[kk]', 'kk', 'kk', exclusions, 'gx')}),"
+                f" {cand})")
+    caps = f"arrayMap(kk -> toInt8(arrayMax(arrayMap(jj -> {cand}, range(1, kk + 1)))), range(1, {n + 1}))"
+    step = let("cp", caps, "(cp, arrayMap((r, c) -> if(r < 0 AND c >= 0, gt, r), acc.2, cp))")
+    return (
+        f"arrayFold((acc, gt, gr, gx) -> {step},"
+        f" arraySlice(gT, g + 1, lg - g), arraySlice(gR, g + 1, lg - g), arraySlice(gX, g + 1, lg - g),"
+        f" (arrayMap(kk -> if(kk <= d0, toInt8({n}), toInt8(-1)), range(1, {n + 1})),"
+        f" arrayMap(kk -> if(kk <= d0, t0, toInt64(-1)), range(1, {n + 1})))).2"
+    )
+
+
+def _ordered_fold(n: int) -> str:
+    step = let("nd", "toUInt8(acc.1 + gr[acc.1 + 1])",
+               "(nd, arrayMap((r, kk) -> if(r < 0 AND kk <= nd, gt, r), acc.2, arrayEnumerate(acc.2)))")
+    return (
+        f"arrayFold((acc, gt, gr) -> if(acc.1 >= {n}, acc, {step}),"
+        f" arraySlice(gT, g + 1, lg - g), arraySlice(gR, g + 1, lg - g),"
+        f" (d0, arrayMap(kk -> if(kk <= d0, t0, toInt64(-1)), range(1, {n + 1})))).2"
+    )
+
+
+def _grouped_anchor_columns(n: int, order: str, exclusions: list[tuple[int, int]]) -> str:
+    fold = _ordered_fold(n) if order == "ordered" and not exclusions else _capped_fold(n, order == "strict", exclusions)
+    return f"""
+    arrayMap(grp -> arrayMap(stp -> {max_run('grp', 'stp', n, 10)}, range(1, {n + 1})), gM) AS gR,
+    arrayMap(a -> arrayCount(u -> u <= ts[a] + {W}, gT), anchors) AS aLast,
+    arrayMap(a -> arrayFilter((v, j) -> gFirst[gid[a]] + j - 1 != a, gM[gid[a]], arrayEnumerate(gM[gid[a]])),
+             anchors) AS aRest,
+    arrayMap(rest -> toUInt8(1 + {max_run('rest', '2', n, 20)}), aRest) AS aD0,
+    arrayMap((t0, g, lg, d0) -> {fold}, aT, aG, aLast, aD0) AS aReach"""
+
+
+def _any_general(n: int) -> str:
+    """Reach times by adding the window's events (im, times it) to a matching in time order."""
+    avail = "arrayMap((v, j) -> if(j <= ii, v, toUInt32(0)), im, arrayEnumerate(im))"
+    aug = let("av", avail, augment("av", "z.1", "z.2", n, 30))
+    added = let("ag", aug, "if(ag.1 = 1, (ag.2, toUInt8(z.2 + 1), toUInt8(1)), (z.1, z.2, toUInt8(0)))")
+    attempts = (f"arrayFold((z, zz) -> if(z.3 = 0 OR z.2 >= {n}, (z.1, z.2, toUInt8(0)), {added}),"
+                f" range({n}), (q.1, q.2, toUInt8(1)))")
+    step = let("at", attempts,
+               "(at.1, at.2, arrayMap((r, kk) -> if(r < 0 AND kk <= at.2, it[ii], r), q.3, arrayEnumerate(q.3)))")
+    return (
+        f"arrayFold((q, ii) -> {step},"
+        f" range(1, length(im) + 1),"
+        f" (arrayWithConstant(length(im), toUInt32(0)), toUInt8(1),"
+        f" arrayMap(kk -> if(kk = 1, t0, toInt64(-1)), range(1, {n + 1})))).3"
+    )
+
+
+def _any_anchor_columns(n: int, exclusions: list[tuple[int, int]]) -> str:
+    # Step 1 is the anchor itself: other events fill steps 2..n (bit 0 cleared).
+    first = (f"arrayMap(kk -> if(arrayExists(v -> bitTest(v, kk - 1), im),"
+             f" it[arrayFirstIndex(v -> bitTest(v, kk - 1), im)], toInt64(-1)), range(2, {n + 1}))")
+    fast = (f"arrayPushFront(arrayMap(kk -> if(arrayAll(v -> v >= 0, arraySlice(ft, 1, kk)),"
+            f" arrayMax(arraySlice(ft, 1, kk)), toInt64(-1)), range(1, {n})), t0)")
+    reach = f"if(arrayAll(v -> bitCount(v) <= 1, im), arrayMap(ft -> {fast}, [{first}])[1], {_any_general(n)})"
+    if exclusions:
+        # Only whole-path exclusions (1 -> n): the last step must not come after the first
+        # exclusion event strictly after step 1.
+        xa = sum(1 << e for e in range(len(exclusions)))
+        reach = (f"arrayMap((rr, xi) -> if(xi > 0 AND rr[{n}] > ts[xi], arrayPushBack(arrayPopBack(rr), toInt64(-1)),"
+                 f" rr), [{reach}], [toUInt32(arrayFirstIndex((x, u) -> bitAnd(x, {xa}) != 0 AND u > t0, xs, ts))])[1]")
+    return f"""
+    arrayMap(a -> toUInt32(gFirst[gid[a]]), anchors) AS aLo,
+    arrayMap(a -> toUInt32(arrayCount(u -> u <= ts[a] + {W}, ts)), anchors) AS aHi,
+    arrayMap((a, lo, hi) -> arrayMap((v, p) -> if(p = a, toUInt32(0), bitAnd(v, toUInt32(4294967294))),
+             arraySlice(ms, lo, hi - lo + 1), range(lo, hi + 1)), anchors, aLo, aHi) AS aMasked,
+    arrayMap((mk, lo, hi) -> arrayFilter((u, v) -> v != 0, arraySlice(ts, lo, hi - lo + 1), mk),
+             aMasked, aLo, aHi) AS aIT,
+    arrayMap(mk -> arrayFilter(v -> v != 0, mk), aMasked) AS aIM,
+    arrayMap((t0, im, it) -> {reach}, aT, aIM, aIT) AS aReach"""
+
+
+def _chain_anchor_columns(n: int) -> str:
+    """Ordered, no exclusions, every event matching at most one step: from an anchor, the
+    greedy chain (earliest next-step event at or after the previous one) reaches each step as
+    early as any path. Events are sorted by (time, step mask), so "at or after" is "later in
+    the array", ties included. Per anchor, the chain is looked up step by step in the slice of
+    events after it up to its window's end."""
+    chain = ["arrayFirstIndex(v -> bitTest(v, 1), sm)"]
+    for k in range(3, n + 1):
+        chain.append(f"if(q{k - 1} = 0, 0, arrayFirstIndex((v, i) -> bitTest(v, {k - 1}) AND i > q{k - 1},"
+                     f" sm, arrayEnumerate(sm)))")
+    reach = "[t0, " + ", ".join(f"if(q{k} = 0, toInt64(-1), su[q{k}])" for k in range(2, n + 1)) + "]"
+    for k in range(n, 1, -1):  # bind q2, q3, ... outermost first
+        reach = let(f"q{k}", chain[k - 2], reach)
+    per_anchor = let("sm", "arraySlice(ms, a + 1, hi - a)", let("su", "arraySlice(ts, a + 1, hi - a)", reach))
+    return f"""
+    arrayMap(a -> toUInt32(arrayCount(u -> u <= ts[a] + {W}, ts)), anchors) AS aHi,
+    arrayMap((a, t0, hi) -> {per_anchor}, anchors, aT, aHi) AS aReach"""
+
+
+def customer_paths_sql(
+    *, n: int, order: str, exclusions: list[tuple[int, int]], step_mask: str, exclusion_mask: str,
+    breakdown: str | None, one_step_per_event: bool = False, customer_filter: str = "",
+) -> str:
+    """The per-customer subquery. Parameters: start_ms, span_ms (end - start), window_ms,
+    read_end_ms (end + window) and those of the filters. one_step_per_event: no event can
+    match two step filters (filters.one_step_per_event), which allows the chain fold."""
+    prefilter = "" if order == "strict" else "\n          AND (m != 0 OR x != 0)"
+    bvalue = f"if(bitTest(m, 0), {breakdown}, '')" if breakdown else "''"
+    if order == "ordered" and not exclusions and one_step_per_event:
+        anchors = _chain_anchor_columns(n)
+    elif order == "any":
+        anchors = _GROUPS + _any_anchor_columns(n, exclusions)
+    else:
+        anchors = _GROUPS + _grouped_anchor_columns(n, order, exclusions)
+    best = f"""{_EVENTS}{anchors},
+    arraySort(x -> (-toInt16(x.1), x.2, x.3, x.4),
+              arrayMap((r, t0, a) -> (toUInt8(arrayCount(v -> v >= 0, r)), t0, r, bs[a]),
+                       aReach, aT, anchors))[1] AS best"""
+    return f"""
+SELECT customer_id, best.1 AS level, best.2 AS t1, best.3 AS reach, best.4 AS bval
+FROM
+(
+    SELECT customer_id,
+    -- sorted by (time, step mask, event id hash): a copy sits next to its original
+    arrayFilter((e, p) -> e.1 != p.1 OR e.3 != p.3, raw,
+                arrayPushFront(arrayPopBack(raw), (toInt64(-1), toUInt32(0), toUInt64(0), toUInt32(0), ''))) AS evs,
+    {best}
+    FROM
+    (
+        SELECT customer_id, arraySort(groupArray((t, m, h, x, b))) AS raw
+        FROM
+        (
+            SELECT customer_id,
+                   toUnixTimestamp64Milli(occurred_at) - {{start_ms:Int64}} AS t,
+                   cityHash64(event_id) AS h,
+                   {step_mask} AS m,
+                   {exclusion_mask} AS x,
+                   {bvalue} AS b
+            FROM events
+            WHERE occurred_at >= fromUnixTimestamp64Milli({{start_ms:Int64}}, 'UTC')
+              AND occurred_at < fromUnixTimestamp64Milli({{read_end_ms:Int64}}, 'UTC'){prefilter}{customer_filter}
+        )
+        GROUP BY customer_id
+        -- only customers with a step-1 event in [start, end): the array work runs for them only
+        HAVING countIf(bitTest(m, 0) AND t < {{span_ms:Int64}}) > 0
+    )
+)
+"""

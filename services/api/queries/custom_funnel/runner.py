@@ -1,0 +1,88 @@
+"""Query runners of POST /v1/funnels and POST /v1/funnels/customers."""
+from __future__ import annotations
+
+from typing import Any
+
+from services.api.queries.base import Q, QueryRunner, R, epoch_ms_ceil, format_ms
+from services.api.queries.custom_funnel import views
+from services.api.queries.custom_funnel.filters import FilterSql, one_step_per_event
+from services.api.queries.custom_funnel.model import (
+    FunnelCustomer,
+    FunnelCustomersQuery,
+    FunnelCustomersResponse,
+    FunnelDefinition,
+    FunnelQuery,
+    FunnelResponse,
+    FunnelStepsResponse,
+    FunnelTimeToConvertResponse,
+    FunnelTrendsResponse,
+    encode_cursor,
+)
+from services.api.queries.custom_funnel.paths import customer_paths_sql
+
+# The generated expressions are large but bounded (n <= 20, <= 10 exclusions).
+SETTINGS = {"max_ast_elements": 1_000_000, "max_expanded_ast_elements": 2_000_000}
+
+
+def build_paths(q: FunnelDefinition, breakdown: str | None = None, customer_filter: str = "") -> tuple[str, dict]:
+    """The per-customer subquery and its parameters."""
+    filters = FilterSql()
+    step_mask = filters.mask(q.steps)
+    exclusion_mask = filters.mask([e.filter for e in q.exclusions])
+    bexpr = filters.breakdown(breakdown) if breakdown else None
+    start_ms, end_ms = epoch_ms_ceil(q.start), epoch_ms_ceil(q.end)
+    window_ms = q.window_seconds * 1000
+    sql = customer_paths_sql(
+        n=len(q.steps), order=q.order, exclusions=[(e.from_step, e.to_step) for e in q.exclusions],
+        step_mask=step_mask, exclusion_mask=exclusion_mask, breakdown=bexpr, customer_filter=customer_filter,
+        one_step_per_event=one_step_per_event(q.steps),
+    )
+    params: dict[str, Any] = {
+        **filters.params, "start_ms": start_ms, "span_ms": end_ms - start_ms, "window_ms": window_ms,
+        "read_end_ms": end_ms + window_ms,
+    }
+    return sql, params
+
+
+class _FunnelRunner(QueryRunner[Q, R]):
+    def _select(self, sql: str, params: dict[str, Any]) -> list[tuple]:
+        settings: dict[str, Any] = dict(SETTINGS)
+        if self.timeout_seconds:
+            settings["max_execution_time"] = self.timeout_seconds
+        return self.client.query(sql, parameters=params, settings=settings).result_rows
+
+
+class FunnelQueryRunner(_FunnelRunner[FunnelQuery, FunnelResponse]):
+    def run(self) -> FunnelResponse:
+        q = self.query
+        n = len(q.steps)
+        names = [s.display_name() for s in q.steps]
+        paths, params = build_paths(q, q.breakdown)
+        if q.view == "time_to_convert":
+            row = self._select(views.time_to_convert_sql(n, paths), {**params, "bins": q.bins})[0]
+            return FunnelTimeToConvertResponse(**views.shape_time_to_convert(row))
+        if q.view == "trends":
+            rows = self._select(views.trends_sql(n, q.interval, paths), params)
+            trends = views.shape_trends(rows, q.start, q.end, q.interval)
+            return FunnelTrendsResponse(interval=q.interval, trends=trends)
+        if q.breakdown:
+            steps, breakdown = views.shape_breakdown(names, self._select(views.breakdown_sql(n, paths), params))
+            return FunnelStepsResponse(steps=steps, breakdown=breakdown)
+        row = self._select(views.steps_sql(n, paths), params)[0]
+        return FunnelStepsResponse(steps=views.shape_steps(names, row), breakdown=[])
+
+
+class FunnelCustomersQueryRunner(_FunnelRunner[FunnelCustomersQuery, FunnelCustomersResponse]):
+    def run(self) -> FunnelCustomersResponse:
+        q = self.query
+        after = q.after()
+        # customer_id leads the table's sorting key, so the cursor also prunes the scan.
+        cursor_filter = "" if after is None else "\n              AND customer_id > {after:String}"
+        paths, params = build_paths(q, customer_filter=cursor_filter)
+        params.update(step=q.step, limit=q.limit + 1, **({} if after is None else {"after": after}))
+        start_ms = params["start_ms"]
+        rows = self._select(views.customers_sql(paths, q.status), params)
+        page = [FunnelCustomer(customer_id=c, reached_step=int(level), step_1_at=format_ms(start_ms + int(t1)))
+                for c, level, t1 in rows[: q.limit]]
+        cursor = encode_cursor(page[-1].customer_id) if len(rows) > q.limit else None
+        return FunnelCustomersResponse(customers=page, next_cursor=cursor)
