@@ -11,11 +11,14 @@ columns.
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from abc import ABC, abstractmethod
 from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any, Generic, TypeVar
 
+import orjson
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.query import QueryResult
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, Field, ValidationInfo, field_validator
@@ -116,3 +119,16 @@ class QueryRunner(ABC, Generic[Q, R]):
 
     @abstractmethod
     def run(self) -> R: ...
+
+
+def encode_cursor(position: Any) -> str:
+    """An opaque page cursor: the JSON of the last row's sort position, URL-safe base64."""
+    return base64.urlsafe_b64encode(orjson.dumps(position)).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> Any:
+    """The position inside a cursor from encode_cursor; ValueError for anything else."""
+    try:
+        return orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (binascii.Error, ValueError, orjson.JSONDecodeError):
+        raise ValueError("is not a cursor from a previous page's next_cursor") from None

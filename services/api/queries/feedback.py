@@ -17,15 +17,13 @@ Semantics:
 """
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Annotated, Any
 
-import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from schemas.events import Channel, Stage
 from schemas.feedback import LOW_CES, LOW_CSAT, LOW_NPS, LOW_RATING, FeedbackStatus
+from services.api.queries import base
 from services.api.queries.base import UTC, QueryRunner, Rfc3339, epoch_ms_ceil, format_ms
 
 _TIME = {"format": "date-time"}
@@ -141,14 +139,11 @@ def item_from_row(row: tuple) -> FeedbackItem:
 
 
 def encode_cursor(occurred_ms: int, event_id: str) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps([occurred_ms, event_id])).decode().rstrip("=")
+    return base.encode_cursor([occurred_ms, event_id])
 
 
 def decode_cursor(cursor: str) -> tuple[int, str]:
-    try:
-        value = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (binascii.Error, ValueError, orjson.JSONDecodeError):
-        value = None
+    value = base.decode_cursor(cursor)
     if (not isinstance(value, list) or len(value) != 2 or not isinstance(value[0], int)
             or isinstance(value[0], bool) or not isinstance(value[1], str)):
         raise ValueError("is not a cursor from a previous page's next_cursor")

@@ -1,16 +1,14 @@
 """Request and response models of the custom funnel endpoints (semantics: see the package docstring)."""
 from __future__ import annotations
 
-import base64
-import binascii
 import math
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from schemas.events import Channel, Stage
+from services.api.queries import base
 from services.api.queries.base import TimeRange
 
 DEFAULT_WINDOW_SECONDS = 30 * 24 * 3600
@@ -157,17 +155,14 @@ class FunnelQuery(FunnelDefinition):
 
 
 def encode_cursor(customer_id: str) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps({"after": customer_id})).decode()
+    return base.encode_cursor({"after": customer_id})
 
 
 def decode_cursor(cursor: str) -> str:
-    try:
-        after = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))["after"]
-    except (binascii.Error, ValueError, KeyError, TypeError, orjson.JSONDecodeError):
-        raise ValueError("not a cursor returned by this endpoint") from None
-    if not isinstance(after, str):
-        raise ValueError("not a cursor returned by this endpoint")
-    return after
+    position = base.decode_cursor(cursor)
+    if not isinstance(position, dict) or not isinstance(position.get("after"), str):
+        raise ValueError("is not a cursor from a previous page's next_cursor")
+    return position["after"]
 
 
 class FunnelCustomersQuery(FunnelDefinition):
