@@ -39,27 +39,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from services.api.queries.base import QueryRunner, epoch_ms_ceil
 from services.api.queries.intervals import (
+    GROUP_BY_SQL,
     MAX_INTERVALS,
     ORDINAL_SQL,
+    GroupBy,
     Interval,
+    SeriesInterval,
     StoredTimeRange,
     interval_start,
     range_ordinals,
 )
-
-
-class GroupBy(StrEnum):
-    none = "none"
-    channel = "channel"
-    touchpoint = "touchpoint"
-    stage = "stage"
-
-
-class SeriesInterval(StrEnum):
-    none = "none"
-    day = "day"
-    week = "week"
-    month = "month"
 
 
 class Metric(StrEnum):
@@ -79,13 +68,6 @@ SCALES = {
     Metric.nps: Scale("nps", top=9, bottom=6),
     Metric.csat: Scale("csat", top=4, bottom=2),
     Metric.ces: Scale("ces", top=5, bottom=3),
-}
-# Whitelisted SQL: the only text that varies between the query's variants.
-_GROUP_SQL = {
-    GroupBy.none: "''",
-    GroupBy.channel: "toString(channel)",
-    GroupBy.touchpoint: "toString(touchpoint)",
-    GroupBy.stage: "toString(stage)",
 }
 
 
@@ -240,7 +222,7 @@ def _build_sql(metric: Metric, group_by: GroupBy, interval: SeriesInterval) -> s
     # A key not asked for is a constant, in no grouping set (GROUPING() refuses it): bit always set.
     grp, grp_bit, bucket, bucket_bit = "''", "1", "0", "1"
     if group_by is not GroupBy.none:
-        inner.append(f"any({_GROUP_SQL[group_by]}) AS grp")
+        inner.append(f"any({GROUP_BY_SQL[group_by]}) AS grp")
         sets.append("(grp)")
         grp, grp_bit = "grp", "GROUPING(grp)"
     if interval is not SeriesInterval.none:

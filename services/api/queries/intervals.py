@@ -37,6 +37,30 @@ class Interval(StrEnum):
     month = "month"
 
 
+class SeriesInterval(StrEnum):
+    """An optional time series: none, or buckets of an Interval."""
+
+    none = "none"
+    day = "day"
+    week = "week"
+    month = "month"
+
+
+class GroupBy(StrEnum):
+    none = "none"
+    channel = "channel"
+    touchpoint = "touchpoint"
+    stage = "stage"
+
+
+# Whitelisted SQL of each dimension: the only text that varies between a query's variants.
+GROUP_BY_SQL = {
+    GroupBy.channel: "toString(channel)",
+    GroupBy.touchpoint: "toString(touchpoint)",
+    GroupBy.stage: "toString(stage)",
+}
+
+
 # Stage filters: a stage, or "any" for every stage. Parameter value: the stage's Enum8
 # ordinal, 0 for any, so one SQL text serves all filters.
 StageFilter = StrEnum("StageFilter", [("any", "any"), *((s, s) for s in STAGES)])

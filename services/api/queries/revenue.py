@@ -29,42 +29,23 @@ from __future__ import annotations
 import decimal
 from datetime import date
 from decimal import Decimal
-from enum import StrEnum
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.api.queries.base import QueryRunner, TimeRange, epoch_ms_ceil, format_ms
+from services.api.queries.intervals import GROUP_BY_SQL, GroupBy, SeriesInterval
 
 SCALE = Decimal("0.0001")
 _MONEY = {"pattern": r"^\d+\.\d{4}$"}
 _TIME = {"format": "date-time"}
 
 
-class Interval(StrEnum):
-    none = "none"
-    day = "day"
-    week = "week"
-    month = "month"
-
-
-class GroupBy(StrEnum):
-    none = "none"
-    channel = "channel"
-    touchpoint = "touchpoint"
-    stage = "stage"
-
-
 # Whitelisted SQL for each option: the only text that varies between the query's variants.
 _BUCKET_SQL = {
-    Interval.day: "toDate(occurred_at)",
-    Interval.week: "toMonday(occurred_at)",
-    Interval.month: "toStartOfMonth(occurred_at)",
-}
-_GROUP_SQL = {
-    GroupBy.channel: "toString(channel)",
-    GroupBy.touchpoint: "toString(touchpoint)",
-    GroupBy.stage: "toString(stage)",
+    SeriesInterval.day: "toDate(occurred_at)",
+    SeriesInterval.week: "toMonday(occurred_at)",
+    SeriesInterval.month: "toStartOfMonth(occurred_at)",
 }
 
 
@@ -74,8 +55,8 @@ class RevenueQuery(TimeRange):
     model_config = ConfigDict(extra="forbid")
 
     interval: Annotated[
-        Interval, Field(description="Time buckets in UTC for `series` (week starts Monday); none: no series")
-    ] = Interval.none
+        SeriesInterval, Field(description="Time buckets in UTC for `series` (week starts Monday); none: no series")
+    ] = SeriesInterval.none
     group_by: Annotated[
         GroupBy, Field(description="Split each currency into `groups` by this dimension; none: no groups")
     ] = GroupBy.none
@@ -141,14 +122,14 @@ class RevenueResponse(BaseModel):
     currencies: Annotated[list[CurrencyRevenue], Field(description="One entry per currency with orders")]
 
 
-def _build_sql(interval: Interval, group_by: GroupBy) -> str:
+def _build_sql(interval: SeriesInterval, group_by: GroupBy) -> str:
     # Inner aliases differ from column names: ClickHouse would substitute them into WHERE.
     keys = ["cur"]
     inner = ["any(currency) AS cur", "any(revenue) AS amount"]
     if group_by is not GroupBy.none:
         keys.append("grp")
-        inner.append(f"any({_GROUP_SQL[group_by]}) AS grp")
-    if interval is not Interval.none:
+        inner.append(f"any({GROUP_BY_SQL[group_by]}) AS grp")
+    if interval is not SeriesInterval.none:
         keys.append("bucket")
         inner.append(f"any({_BUCKET_SQL[interval]}) AS bucket")
     # Every subset of the optional keys, currency always in.
@@ -176,7 +157,7 @@ SETTINGS force_grouping_standard_compatibility = 1
 """
 
 
-SQL = {(i, g): _build_sql(i, g) for i in Interval for g in GroupBy}
+SQL = {(i, g): _build_sql(i, g) for i in SeriesInterval for g in GroupBy}
 
 
 def money(value: Decimal) -> str:
@@ -207,7 +188,7 @@ class RevenueQueryRunner(QueryRunner[RevenueQuery, RevenueResponse]):
 
     def run(self) -> RevenueResponse:
         q = self.query
-        has_group, has_bucket = q.group_by is not GroupBy.none, q.interval is not Interval.none
+        has_group, has_bucket = q.group_by is not GroupBy.none, q.interval is not SeriesInterval.none
         parameters = {"start_ms": epoch_ms_ceil(q.start), "end_ms": epoch_ms_ceil(q.end)}
         rows = self.select(SQL[(q.interval, q.group_by)], parameters).named_results()
 
