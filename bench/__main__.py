@@ -13,8 +13,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import queries
-from bench.report import RESULTS, Report
+from bench import ingest, pipeline, queries
+from bench.profile import py_spy
+from bench.report import RESULTS, Report, dump_logs
 
 SECTIONS = ("ingest", "pipeline", "queries")
 
@@ -24,6 +25,7 @@ def main() -> int:
     parser.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections to run")
     parser.add_argument("--quick", action="store_true", help="small sizes, to try the harness")
     parser.add_argument("--no-profile", action="store_true", help="skip the py-spy profiles")
+    parser.add_argument("--keep", action="store_true", help="keep the stacks' directories and logs")
     parser.add_argument("--out", type=Path, default=None, help=f"results file (default {RESULTS}, or none "
                         "with --quick)")
     args = parser.parse_args()
@@ -35,16 +37,35 @@ def main() -> int:
 
     report = Report()
     root = Path(tempfile.mkdtemp(prefix="journeyline-bench-"))
+    profile = not args.no_profile and py_spy() is not None
     try:
+        if "ingest" in sections or "pipeline" in sections:
+            stack = ingest.stack(root / "pipeline")
+            try:
+                on_topic = 0
+                if "ingest" in sections:
+                    _, on_topic = ingest.run(report, stack, seconds=5 if args.quick else 20, clients=16,
+                                             profile=profile)
+                if "pipeline" in sections:
+                    pipeline.run(report, stack, on_topic, seconds=20 if args.quick else 180,
+                                 fresh_seconds=10 if args.quick else 60, profile=profile)
+            except Exception:
+                dump_logs(stack)
+                raise
+            finally:
+                stack.stop()
         if "queries" in sections:
             customers = 20_000 if args.quick else 1_000_000
             queries.run(report, root / "queries", customers=customers, per_customer=10, rounds=3 if args.quick else 7)
     finally:
-        shutil.rmtree(root, ignore_errors=True)
-    out = args.out or (None if args.quick else RESULTS)
-    if out is not None:
-        report.write(out)
-        print(f"wrote {out} ({time.monotonic() - report.started:.0f} s in all)")
+        if args.keep:
+            print(f"kept {root}")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+        out = args.out or (None if args.quick else RESULTS)
+        if out is not None:
+            report.write(out)
+            print(f"wrote {out} ({time.monotonic() - report.started:.0f} s in all)")
     return 0
 
 

@@ -127,3 +127,37 @@ def dump_logs(stack, lines: int = 40) -> None:
     for log in sorted((stack.root / "logs").glob("*.log")):
         tail = log.read_text(errors="replace").splitlines()[-lines:]
         print(f"---- {log.name} (tail)\n" + "\n".join(tail), flush=True)
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process (all its threads) has used so far."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+class CpuMeter:
+    """CPU seconds used by some processes between start() and stop(): the cost per event holds
+    on a machine shared with other work, where events/s alone does not."""
+
+    def __init__(self, pids: dict[str, int]):
+        self.pids = pids
+        self.used: dict[str, float] = {}
+
+    def start(self) -> CpuMeter:
+        self._start = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+        self._t0 = time.perf_counter()
+        return self
+
+    def stop(self) -> CpuMeter:
+        self.seconds = time.perf_counter() - self._t0
+        self.used = {name: cpu_seconds(pid) - self._start[name] for name, pid in self.pids.items()}
+        return self
+
+    def describe(self, events: int) -> str:
+        parts = [f"{name} {1e6 * used / events:.0f} µs ({100 * used / self.seconds:.0f}% of a core)"
+                 for name, used in self.used.items()]
+        return "CPU per event: " + ", ".join(parts)

@@ -1,0 +1,182 @@
+"""Pipeline figures: events/s from the topic into ClickHouse through the Faust processors, sustained,
+beside the broker's raw read rate and a plain ClickHouse INSERT of the same rows; then freshness
+(event posted -> visible in the stage funnel) under a steady load posted through ingest."""
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import datetime, timedelta, timezone
+
+import aiohttp
+
+from bench import events, load
+from bench.ingest import WRITE_KEY
+from bench.profile import Profile
+from bench.report import CpuMeter, Figure, Report, percentile
+from deploy.local_stack import LocalStack
+from schemas.events import RecordedEvent
+from services.common.clickhouse import connect_migrated
+from services.common.settings import ClickHouseSettings, KafkaSettings
+from services.processors.sink import EVENT_COLUMNS, Consumed, event_rows
+
+LAG_LOW, LAG_HIGH = 150_000, 300_000  # the feeder keeps the processors' backlog between these
+PROBE_START = datetime(2013, 1, 1, tzinfo=timezone.utc)  # probes live alone in their own months
+
+
+class Pipeline:
+    def __init__(self, report: Report, st: LocalStack, on_topic: int, profile: bool):
+        self.report, self.st, self.profile = report, st, profile
+        self.topic = KafkaSettings().topic_touchpoints
+        self.produced = on_topic  # events put on the topic so far
+        self.feeder = events.Renderer("feed", customers=200_000)
+        self.fed = 0
+        for name in ("kafka", "clickhouse", "ingest"):
+            if name not in st.components:
+                st.start(name)
+        self.ch = connect_migrated(ClickHouseSettings(clickhouse_url=st.clickhouse_url))
+
+    def count(self) -> int:
+        return int(self.ch.command("SELECT count() FROM events"))
+
+    async def feed(self, n: int) -> None:
+        sent, _ = await load.produce(self.st.bootstrap_servers, self.topic, self.feeder.records(self.fed, n),
+                                     linger_ms=5)
+        self.fed += sent
+        self.produced += sent
+
+    def references(self) -> None:
+        if self.produced < 400_000:
+            asyncio.run(self.feed(400_000 - self.produced))
+        read, took = asyncio.run(load.consume(self.st.bootstrap_servers, self.topic, 400_000))
+        self.report.add(Figure("pipeline", "broker raw read, aiokafka consumer", read / took, "events/s",
+                               f"{read:,} records", reference_of=PIPELINE,
+                               detail="one consumer, no group, from the start of the topic: the stand-in "
+                                      "broker's own read ceiling"))
+        values = [v for _, v in events.Renderer("insert", customers=50_000).records(0, 100_000)]
+        rows = event_rows([Consumed(RecordedEvent.model_validate_json(v), 0, i) for i, v in enumerate(values)])
+        self.ch.command("CREATE TABLE IF NOT EXISTS bench_insert_reference AS events")
+        t0 = time.perf_counter()
+        for i in range(0, len(rows), 2000):
+            self.ch.insert("bench_insert_reference", rows[i:i + 2000], column_names=EVENT_COLUMNS)
+        took = time.perf_counter() - t0
+        self.ch.command("DROP TABLE bench_insert_reference")
+        self.report.add(Figure("pipeline", "plain ClickHouse INSERT of the same rows", len(rows) / took, "events/s",
+                               f"{len(rows):,} rows, 2,000 per insert", reference_of=PIPELINE,
+                               detail="the rows the sink writes, already decoded, inserted by clickhouse-connect "
+                                      "(columnar, HTTP) in the processors' batch size"))
+
+    def sustained(self, seconds: float) -> float:
+        self.st.start("processors", timeout_s=180)
+        return asyncio.run(self._sustained(seconds))
+
+    async def _sustained(self, seconds: float) -> float:
+        count = await asyncio.to_thread(self.count)
+        deadline = time.monotonic() + 120
+        while count == 0:  # wait for the first batch to land
+            if time.monotonic() > deadline:
+                raise RuntimeError("the processors wrote nothing in 120 s")
+            await asyncio.sleep(0.5)
+            count = await asyncio.to_thread(self.count)
+        await asyncio.sleep(5)  # warm-up
+        meter = CpuMeter({name: self.st.components[name].process.pid
+                          for name in ("processors", "kafka", "clickhouse")}).start()
+        samples = [(time.monotonic(), await asyncio.to_thread(self.count))]
+        prof = None
+        while time.monotonic() - samples[0][0] < seconds:
+            if self.produced - samples[-1][1] < LAG_LOW:
+                await self.feed(LAG_HIGH - (self.produced - samples[-1][1]))
+            if prof is None and self.profile and time.monotonic() - samples[0][0] > seconds / 3:
+                pid = self.st.components["processors"].process.pid
+                prof = Profile(pid, min(60, seconds / 3), self.st.root / "processors.pyspy")
+            await asyncio.sleep(1)
+            samples.append((time.monotonic(), await asyncio.to_thread(self.count)))
+        meter.stop()
+        (t0, c0), (t1, c1) = samples[0], samples[-1]
+        rate = (c1 - c0) / (t1 - t0)
+        windows = [(b[1] - a[1]) / (b[0] - a[0]) for a, b in zip(samples, samples[10:], strict=False)][::10]
+        self.report.add(Figure(
+            "pipeline", PIPELINE, rate, "events/s", f"{c1 - c0:,} events in {t1 - t0:.0f} s", target=">= 20000",
+            detail=f"rows landing in ClickHouse `events` per second, the processors' backlog kept between "
+                   f"{LAG_LOW:,} and {LAG_HIGH:,} records by a raw producer; slowest 10 s: "
+                   f"{min(windows, default=rate):,.0f} events/s, fastest: {max(windows, default=rate):,.0f}; "
+                   f"{meter.describe(c1 - c0)}"))
+        if prof is not None:
+            self.report.profiles["processors during the pipeline figure"] = await asyncio.to_thread(
+                prof.summary, "processors")
+        return rate
+
+    def drain(self, timeout_s: float = 300) -> None:
+        deadline = time.monotonic() + timeout_s
+        while self.count() < self.produced:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"backlog not drained: {self.count():,} of {self.produced:,} in ClickHouse")
+            time.sleep(1)
+
+    def freshness(self, rate: float, seconds: float) -> None:
+        if "api" not in self.st.components:
+            self.st.start("api")
+        asyncio.run(self._freshness(rate, seconds))
+
+    async def _freshness(self, rate: float, seconds: float) -> None:
+        renderer = events.Renderer("fresh", customers=50_000)
+        background = asyncio.create_task(load.post_bodies(
+            f"{self.st.ingest_url}/v1/events", WRITE_KEY, events.Bodies(renderer), events.BATCH,
+            clients=8, seconds=seconds + 3, rate=rate))
+        latencies: list[float] = []
+        missing = 0
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+            await asyncio.sleep(3)
+            probes = []
+            for i in range(int(seconds)):
+                probes.append(asyncio.create_task(self._probe(session, i)))
+                await asyncio.sleep(1)
+            for seen in await asyncio.gather(*probes):
+                if seen is None:
+                    missing += 1
+                else:
+                    latencies.append(seen)
+        offered = await background
+        if not latencies:
+            raise RuntimeError("no probe became visible")
+        self.report.add(Figure(
+            "pipeline", "freshness: event posted -> visible in the stage funnel, p95", percentile(latencies, 0.95),
+            "s", f"{len(latencies)} probes under {offered.rate:,.0f} events/s", target="<= 2",
+            detail=f"a probe event posted through ingest every second while {offered.rate:,.0f} events/s are "
+                   f"posted ({rate:,.0f} offered, half the measured pipeline rate), then GET /v1/funnels/stages "
+                   f"polled every 0.1 s until it counts the probe; p50 {percentile(latencies, 0.5):.2f} s, "
+                   f"max {max(latencies):.2f} s, {missing} not seen within 30 s"))
+
+    async def _probe(self, session: aiohttp.ClientSession, i: int) -> float | None:
+        at = PROBE_START + timedelta(minutes=i)
+        probe = {"events": [{"event_id": f"probe-{i}", "customer_id": f"probe-{i}", "stage": "awareness",
+                             "channel": "web", "touchpoint": "web_home", "event": "page_viewed",
+                             "occurred_at": at.strftime("%Y-%m-%dT%H:%M:%SZ")}]}
+        params = {"start": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                  "end": (at + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ"), "window_seconds": "60"}
+        api_headers = {"Authorization": f"Bearer {self.st.read_token}"}
+        t0 = time.perf_counter()
+        async with session.post(f"{self.st.ingest_url}/v1/events", json=probe,
+                                headers={"Authorization": f"Bearer {WRITE_KEY}"}) as response:
+            if response.status != 202:
+                raise RuntimeError(f"probe refused: {response.status} {await response.text()}")
+        while time.perf_counter() - t0 < 30:
+            async with session.get(f"{self.st.api_url}/v1/funnels/stages", params=params,
+                                   headers=api_headers) as response:
+                body = await response.json()
+            if response.status == 200 and body["stages"][0]["customers"] == 1:
+                return time.perf_counter() - t0
+            await asyncio.sleep(0.1)
+        return None
+
+
+PIPELINE = "pipeline: topic -> Faust processors -> ClickHouse, sustained"
+
+
+def run(report: Report, st: LocalStack, on_topic: int, seconds: float, fresh_seconds: float, profile: bool) -> None:
+    p = Pipeline(report, st, on_topic, profile)
+    p.references()
+    rate = p.sustained(seconds)
+    p.drain()
+    p.freshness(rate / 2, fresh_seconds)
+    p.ch.close()
+
