@@ -42,12 +42,11 @@ def main() -> int:
         if "ingest" in sections or "pipeline" in sections:
             stack = ingest.stack(root / "pipeline")
             try:
-                on_topic = 0
                 if "ingest" in sections:
-                    _, on_topic = ingest.run(report, stack, seconds=5 if args.quick else 20, clients=16,
+                    ingest.run(report, stack, seconds=5 if args.quick else 20, clients=16,
                                              profile=profile)
                 if "pipeline" in sections:
-                    pipeline.run(report, stack, on_topic, seconds=20 if args.quick else 180,
+                    pipeline.run(report, stack, seconds=20 if args.quick else 180,
                                  fresh_seconds=10 if args.quick else 60, profile=profile)
             except Exception:
                 dump_logs(stack)

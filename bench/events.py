@@ -11,6 +11,7 @@ import orjson
 from schemas.events import STAGES
 
 BATCH = 100
+SESSION = 4
 _START_S = int(datetime(2026, 6, 1, tzinfo=timezone.utc).timestamp())
 # (channel, touchpoint, event) per stage, as a shop with stores, an app and a website sees them.
 _TOUCHES = [
@@ -33,12 +34,14 @@ def _day(day: int) -> str:
 
 
 def event(run: str, n: int, customers: int = 50_000) -> dict:
-    """Event n of a run: customer n % customers, its stage climbing with n // customers."""
-    customer = n % customers
-    step = n // customers
+    """Event n of a run. Events come in visits of SESSION events by one customer (a web session, a
+    store visit), visits go round the customers, and a customer's stage climbs with their visits."""
+    visit, k = divmod(n, SESSION)
+    customer, round_ = visit % customers, visit // customers
+    step = round_ * 2 + k // 2
     stage = min(step % 8, 5) if customer % 3 else min(step % 3, 2)
-    channel, touchpoint, name = _TOUCHES[stage][(n >> 3) % len(_TOUCHES[stage])]
-    at = _START_S + customer * 37 + step * 3600 + n % 97
+    channel, touchpoint, name = _TOUCHES[stage][(customer + round_) % len(_TOUCHES[stage])]
+    at = _START_S + customer * 37 + round_ * 3600 + k * 45
     e = {
         "event_id": f"{run}-{n}",
         "customer_id": f"{run}-cust-{customer:06d}",
@@ -60,13 +63,13 @@ def event(run: str, n: int, customers: int = 50_000) -> dict:
 
 class Renderer:
     """Events of one run, cheap to render: all but event_id comes from a pool of `pool` pre-rendered
-    events (customers * 2: each customer's first two steps), so every event_id stays unique."""
+    events (default: one visit of every customer), so every event_id stays unique."""
 
     def __init__(self, run: str, customers: int = 50_000, pool: int | None = None,
                  received_at: str = "2026-06-01T00:00:00.000Z", source: str = "bench"):
         self._events: list[bytes] = []
         self._records: list[tuple[bytes, bytes]] = []
-        for n in range(pool or 2 * customers):
+        for n in range(pool or SESSION * customers):
             e = event(run, n, customers)
             del e["event_id"]
             self._events.append(b'",' + orjson.dumps(e)[1:])

@@ -16,18 +16,6 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.partitioner import murmur2
-
-
-@functools.lru_cache(maxsize=1 << 18)
-def _key_hash(key: bytes) -> int:
-    # Kafka's default partitioner hash (murmur2), cached: customers come back often.
-    return murmur2(key) & 0x7FFFFFFF
-
-
-def partition_for(key: bytes, partitions: list[int]) -> int:
-    """The partition Kafka's default partitioner picks for `key` (partitions sorted by id)."""
-    return partitions[_key_hash(key) % len(partitions)]
 
 
 @dataclass

@@ -10,7 +10,8 @@ from pydantic import AwareDatetime, TypeAdapter
 
 from schemas.events import TouchpointEvent
 from services.common.kafka_producer import BROKER_ERRORS, BrokerUnavailable, LazyProducer
-from services.ingest.batching import PartitionBatcher, partition_for
+from services.common.partitioner import partition_for
+from services.ingest.batching import PartitionBatcher
 from services.ingest.settings import IngestSettings
 
 __all__ = ["BrokerUnavailable", "EventProducer"]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import faust
 
+from services.common.partitioner import CachedPartitioner
 from services.processors.settings import ProcessorSettings
 
 settings = ProcessorSettings()
@@ -20,6 +21,9 @@ app = faust.App(
     broker_session_timeout=settings.broker_session_timeout_s,
     broker_heartbeat_interval=settings.broker_heartbeat_interval_s,
     producer_max_batch_size=settings.producer_max_batch_size,
+    # The journey table writes one changelog record per changed customer per batch, each through
+    # the partitioner: aiokafka's default hashes every key in pure Python.
+    producer_partitioner=CachedPartitioner(),
     producer_acks=-1,
     web_port=settings.web_port,
     web_host="127.0.0.1",

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from kafka import KafkaConsumer
 
 from schemas.events import RecordedEvent, TouchpointEvent
-from services.ingest.batching import partition_for
+from services.common.partitioner import partition_for
 from services.ingest.producer import EventProducer, record_tail
 from services.ingest.settings import IngestSettings
 

@@ -1,0 +1,32 @@
+"""Kafka's default partitioner (murmur2 of the key), with the hash cached per key.
+
+aiokafka's murmur2 is pure Python, about as costly per record as everything else ingest does;
+customers come back often, so their keys' hashes are kept. Same choice as Kafka's Java client,
+which the journey table relies on: a customer's changelog partition is their source partition.
+"""
+from __future__ import annotations
+
+import functools
+import random
+from collections.abc import Sequence
+
+from aiokafka.partitioner import murmur2
+
+
+@functools.lru_cache(maxsize=1 << 18)
+def _key_hash(key: bytes) -> int:
+    return murmur2(key) & 0x7FFFFFFF
+
+
+def partition_for(key: bytes, partitions: Sequence[int]) -> int:
+    """The partition Kafka's default partitioner picks for `key` (partitions sorted by id)."""
+    return partitions[_key_hash(key) % len(partitions)]
+
+
+class CachedPartitioner:
+    """Drop-in for aiokafka's DefaultPartitioner (Faust's `producer_partitioner`)."""
+
+    def __call__(self, key: bytes | None, all_partitions: Sequence[int], available: Sequence[int]) -> int:
+        if key is None:
+            return random.choice(available or all_partitions)
+        return partition_for(key, all_partitions)
