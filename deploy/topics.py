@@ -49,6 +49,14 @@ def topic_plan(settings: KafkaSettings) -> list[TopicSpec]:
             settings.topic_replication,
             {"retention.ms": "-1", "cleanup.policy": "delete"},
         ),
+        # Identity links (POST /v1/identify), keyed by anonymous_id so one id's links stay in order.
+        # Kept for good: with the events, it is the log the identities table is built from.
+        TopicSpec(
+            settings.topic_identities,
+            settings.topic_partitions,
+            settings.topic_replication,
+            {"retention.ms": "-1", "cleanup.policy": "delete"},
+        ),
         # Detractor alerts, keyed by customer_id; consumers act within minutes, a week is plenty.
         TopicSpec(
             settings.topic_alerts,

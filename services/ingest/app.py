@@ -12,7 +12,7 @@ import logging
 import math
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from typing import Annotated, NamedTuple
+from typing import Annotated, NamedTuple, TypeVar
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -22,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 
 from deploy.topics import ensure_topics
 from schemas.events import EventBatch
+from schemas.identity import Identify
 from services.common.access_keys import AccessKeyStore, KeyStoreUnavailable, lazy_client
 from services.common.clickhouse import connect
 from services.ingest.producer import BrokerUnavailable, EventProducer
@@ -29,6 +30,7 @@ from services.ingest.rate_limit import TokenBuckets
 from services.ingest.settings import IngestSettings
 
 log = logging.getLogger("journeyline.ingest")
+BodyModel = TypeVar("BodyModel", bound=BaseModel)
 
 
 class Accepted(BaseModel):
@@ -157,27 +159,51 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
     async def post_events(request: Request, caller: Annotated[Caller, Depends(caller_of)]) -> Accepted:
         """All events are validated first: one invalid event refuses the whole batch (422).
         202 means the broker acknowledged every event (acks=all). 429: the key's events/s limit."""
-        batch = _parse(await _read_limited(request, settings.max_body_bytes), max_future)
+        batch = _parse(EventBatch, await _read_limited(request, settings.max_body_bytes), max_future)
         # Counted after parsing, so Retry-After is exact for this batch; a refused batch takes nothing.
         if buckets is not None and (wait_s := buckets.take(caller.key_id, len(batch.events))) > 0:
             raise RateLimited(wait_s)
         return Accepted(accepted=await producer.publish(batch.events, caller.source))
+
+    @app.post(
+        "/v1/identify",
+        status_code=202,
+        response_model=Accepted,
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Identify"}}},
+            }
+        },
+        responses={401: {}, 413: {}, 422: {}, 429: {}, 503: {}},
+        summary="Link an anonymous visitor to a customer",
+    )
+    async def post_identify(request: Request, caller: Annotated[Caller, Depends(caller_of)]) -> Accepted:
+        """From now on, and back to its first event, the anonymous id's events are the customer's
+        in journeys, funnels and metrics. An anonymous id stays with the first customer it was
+        linked to. 202 means the broker acknowledged the link."""
+        identify = _parse(Identify, await _read_limited(request, settings.max_body_bytes), max_future)
+        if buckets is not None and (wait_s := buckets.take(caller.key_id, 1)) > 0:
+            raise RateLimited(wait_s)
+        await producer.publish_identify(identify, caller.source)
+        return Accepted(accepted=1)
 
     @app.get("/healthz")
     async def healthz() -> JSONResponse:
         ok = await producer.ready()
         return JSONResponse({"status": "ok" if ok else "broker unavailable"}, status_code=200 if ok else 503)
 
-    # Publish EventBatch in the OpenAPI components for the manual body above.
+    # Publish the manually parsed bodies in the OpenAPI components.
     original_openapi = app.openapi
 
     def openapi():
         if app.openapi_schema is None:
             schema = original_openapi()
             components = schema.setdefault("components", {}).setdefault("schemas", {})
-            defs = EventBatch.model_json_schema(ref_template="#/components/schemas/{model}")
-            components.update(defs.pop("$defs", {}))
-            components["EventBatch"] = defs
+            for model in (EventBatch, Identify):
+                defs = model.model_json_schema(ref_template="#/components/schemas/{model}")
+                components.update(defs.pop("$defs", {}))
+                components[model.__name__] = defs
         return app.openapi_schema
 
     app.openapi = openapi
@@ -204,9 +230,9 @@ async def _read_limited(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
-def _parse(body: bytes, max_future: timedelta) -> EventBatch:
+def _parse(model: type[BodyModel], body: bytes, max_future: timedelta) -> BodyModel:
     try:
-        return EventBatch.model_validate_json(body, context={"max_future": max_future})
+        return model.model_validate_json(body, context={"max_future": max_future})
     except ValidationError as exc:
         # FastAPI's own 422 shape, with loc rooted at the body.
         errors = exc.errors(include_url=False)

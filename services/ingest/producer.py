@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 
 from schemas.events import RecordedEvent, TouchpointEvent
+from schemas.identity import Identify, RecordedIdentify
 from services.common.kafka_producer import BROKER_ERRORS, BrokerUnavailable, LazyProducer
 from services.ingest.settings import IngestSettings
 
@@ -26,28 +27,34 @@ class EventProducer:
         )
 
     async def publish(self, events: Sequence[TouchpointEvent], source: str) -> int:
-        """Send every event keyed by customer_id; returns once all are acknowledged."""
-        producer = await self._producer.get()
+        """Send every event keyed by its identity key; returns once all are acknowledged."""
         received_at = datetime.now(timezone.utc)
-        topic = self._settings.topic_touchpoints
+        records = []
+        for event in events:
+            key = event.identity_key
+            record = RecordedEvent.model_construct(
+                **{**event.__dict__, "customer_id": key}, received_at=received_at, source=source
+            )
+            records.append((key.encode(), record.model_dump_json(exclude_none=True).encode()))
+        await self._send_all(self._settings.topic_touchpoints, records)
+        return len(events)
+
+    async def publish_identify(self, identify: Identify, source: str) -> None:
+        """Send the link keyed by anonymous_id, so one id's links keep their order."""
+        record = RecordedIdentify.model_construct(
+            **identify.__dict__, received_at=datetime.now(timezone.utc), source=source
+        )
+        await self._send_all(self._settings.topic_identities,
+                             [(identify.anonymous_id.encode(), record.model_dump_json().encode())])
+
+    async def _send_all(self, topic: str, records: list[tuple[bytes, bytes]]) -> None:
+        producer = await self._producer.get()
         try:
             async with asyncio.timeout(self._settings.produce_timeout_s):
-                deliveries = []
-                for event in events:
-                    record = RecordedEvent.model_construct(
-                        **event.__dict__, received_at=received_at, source=source
-                    )
-                    deliveries.append(
-                        await producer.send(
-                            topic,
-                            value=record.model_dump_json(exclude_none=True).encode(),
-                            key=event.customer_id.encode(),
-                        )
-                    )
+                deliveries = [await producer.send(topic, value=value, key=key) for key, value in records]
                 await asyncio.gather(*deliveries)
         except BROKER_ERRORS as exc:
             raise BrokerUnavailable(str(exc) or type(exc).__name__) from exc
-        return len(events)
 
     async def ready(self) -> bool:
         try:

@@ -237,7 +237,7 @@ SELECT {grp_bit} * 2 + {bucket_bit} AS level, {grp} AS g, {bucket} AS b,
 FROM
 (
     SELECT {", ".join(inner)}
-    FROM events
+    FROM person_events
     WHERE occurred_at >= fromUnixTimestamp64Milli({{start_ms:Int64}}, 'UTC')
       AND occurred_at < fromUnixTimestamp64Milli({{end_ms:Int64}}, 'UTC')
       AND {scale.column} IS NOT NULL

@@ -39,7 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.events import Stage
 from schemas.feedback import LOW_CES, LOW_CSAT, LOW_NPS, LOW_RATING
-from services.api.queries.base import QueryRunner, format_ms
+from services.api.queries.base import PERSON_FILTER, QueryRunner, format_ms
 
 _TIME = {"format": "date-time"}
 _MONEY = {"pattern": r"^\d+\.\d{4}$"}
@@ -84,10 +84,10 @@ FROM
         any({ITEM_SQL}) AS item, max({BOUGHT_SQL}) AS bought,
         any(nps) AS s_nps, any(csat) AS s_csat, any(ces) AS s_ces, any(rating) AS s_rating, any(comment) AS note,
         -- acknowledged or resolved through the feedback loop (current status, latest change wins)
-        event_id IN (SELECT event_id FROM feedback_status FINAL
-                     WHERE customer_id = {{customer_id:String}} AND status != 'open') AS closed
-    FROM events
-    WHERE customer_id = {{customer_id:String}}
+        -- by event_id alone: a change made before an anonymous visitor was identified is theirs too
+        event_id IN (SELECT event_id FROM feedback_status FINAL WHERE status != 'open') AS closed
+    FROM person_events
+    WHERE {PERSON_FILTER}
     GROUP BY event_id
 )
 HAVING events > 0

@@ -141,7 +141,7 @@ FROM
         SELECT customer_id, {ORDINAL_SQL[interval]} AS o,
                {stage_condition("cohort_stage")} AS is_cohort,
                {stage_condition("return_stage")} AS is_return
-        FROM events
+        FROM person_events
         -- no lower bound: the cohort is the interval of the first-ever cohort-stage event
         WHERE occurred_at < fromUnixTimestamp64Milli({{read_end_ms:Int64}}, 'UTC')
     )
