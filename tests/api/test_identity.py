@@ -150,3 +150,16 @@ def test_bi_views_read_per_person(api, events, chdb):
     daily = chdb.query("SELECT stage, sum(customers) FROM bi_stage_funnel_daily GROUP BY stage ORDER BY stage")
     assert [tuple(r) for r in daily.result_rows] == [("awareness", 1), ("consideration", 1), ("purchase", 1),
                                                       ("use", 1)]
+
+
+def test_profile_lists_linked_devices_and_merged_traits(api, events, chdb):
+    events.insert(BEFORE + AFTER + [anon("laptop-9", "awareness", at(40))])
+    link(chdb, "dev-7f3a", "lena", at(25), traits='{"name": "Lena", "newsletter": false}')
+    link(chdb, "dev-7f3a", "lena", at(27), traits='{"newsletter": true}')
+    link(chdb, "laptop-9", "kim", at(41))
+    link(chdb, "laptop-9", "lena", at(42), traits='{"salon": "Studio Mira"}')  # kim claimed it first
+    body = api.get("/v1/customers/lena/profile").json()
+    assert body["events"] == 4
+    assert body["anonymous_ids"] == ["dev-7f3a"]
+    assert body["traits"] == {"name": "Lena", "newsletter": True, "salon": "Studio Mira"}
+    assert api.get("/v1/customers/kim/profile").json()["anonymous_ids"] == ["laptop-9"]
