@@ -14,19 +14,13 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 from schemas.events import ANONYMOUS_PREFIX, MAX_PROPERTIES_BYTES
 
 
-class Identify(BaseModel):
-    """The native identify call: this anonymous id is that customer."""
+class IdentityLink(BaseModel):
+    """This anonymous id is that customer; an empty anonymous_id records the traits only (a Segment
+    identify call with a userId alone)."""
 
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={"examples": [{
-            "anonymous_id": "web-7f3a9c",
-            "customer_id": "cust-0042",
-            "traits": {"name": "Ana", "favourite": "flat white", "email_opt_in": True},
-        }]},
-    )
+    model_config = ConfigDict(extra="forbid")
 
-    anonymous_id: Annotated[str, Field(min_length=1, max_length=256)]
+    anonymous_id: Annotated[str, Field(max_length=256)]
     customer_id: Annotated[str, Field(min_length=1, max_length=256)]
     traits: dict[str, Any] = Field(default_factory=dict, description="At most 32 KiB as JSON")
 
@@ -46,7 +40,22 @@ class Identify(BaseModel):
         return value
 
 
-class RecordedIdentify(Identify):
+class Identify(IdentityLink):
+    """The native identify call: POST /v1/identify {anonymous_id, customer_id, traits}."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{
+            "anonymous_id": "web-7f3a9c",
+            "customer_id": "cust-0042",
+            "traits": {"name": "Ana", "favourite": "flat white", "email_opt_in": True},
+        }]},
+    )
+
+    anonymous_id: Annotated[str, Field(min_length=1, max_length=256)]
+
+
+class RecordedIdentify(IdentityLink):
     """An accepted identify call on the identities topic, stamped by ingest."""
 
     model_config = ConfigDict(extra="ignore")  # a newer writer may add fields

@@ -14,10 +14,11 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Annotated, NamedTuple, TypeVar
 
+import orjson
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBasic, HTTPBasicCredentials, HTTPBearer
 from pydantic import BaseModel, ValidationError
 
 from deploy.topics import ensure_topics
@@ -27,6 +28,16 @@ from services.common.access_keys import AccessKeyStore, KeyStoreUnavailable, laz
 from services.common.clickhouse import connect
 from services.ingest.producer import BrokerUnavailable, EventProducer
 from services.ingest.rate_limit import TokenBuckets
+from services.ingest.segment.routes import (
+    Outcome,
+    SegmentAccepted,
+    SegmentRequestError,
+    decode_body,
+    looks_like_segment,
+    segment_error_response,
+    segment_router,
+)
+from services.ingest.segment.rules import load_rules
 from services.ingest.settings import IngestSettings
 
 log = logging.getLogger("journeyline.ingest")
@@ -65,6 +76,8 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
                if settings.rate_limit_events_per_s > 0 else None)
     max_future = timedelta(hours=settings.max_future_hours)
     bearer = HTTPBearer(auto_error=False)
+    basic = HTTPBasic(auto_error=False)  # Segment SDKs: the write key is the user name
+    rules = load_rules(settings.segment_rules_file)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -83,18 +96,20 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
 
     def caller_of(
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+        user: Annotated[HTTPBasicCredentials | None, Depends(basic)],
     ) -> Caller:
         # A sync dependency: FastAPI runs it in a worker thread, so the ClickHouse lookup never
         # blocks the event loop.
-        if credentials is None:
+        secret = credentials.credentials if credentials is not None else (user.username if user else "")
+        if not secret:
             raise _Unauthorized()
-        given, found = credentials.credentials.encode(), None
+        given, found = secret.encode(), None
         for env_key, caller in env_keys:  # every key compared, whatever matches first
             if hmac.compare_digest(given, env_key) and found is None:
                 found = caller
         if found is None:
             try:
-                key = store.lookup(credentials.credentials, "write")
+                key = store.lookup(secret, "write")
             except KeyStoreUnavailable as exc:
                 raise _KeyStoreDown() from exc
             if key is None:
@@ -105,7 +120,8 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
     @app.exception_handler(_Unauthorized)
     async def _unauthorized(request: Request, exc: _Unauthorized) -> JSONResponse:
         return JSONResponse(
-            {"detail": "a valid write key is required: Authorization: Bearer <write key>"},
+            {"detail": "a valid write key is required: Authorization: Bearer <write key> (or HTTP Basic with "
+                       "the write key as user name, as Segment SDKs send it)"},
             status_code=401,
             headers={"WWW-Authenticate": "Bearer"},
         )
@@ -127,6 +143,10 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
             status_code=429,
             headers={"Retry-After": str(exc.retry_after)},
         )
+
+    @app.exception_handler(SegmentRequestError)
+    async def _segment_refused(request: Request, exc: SegmentRequestError) -> JSONResponse:
+        return segment_error_response(exc)
 
     @app.exception_handler(PayloadTooLarge)
     async def _too_large(request: Request, exc: PayloadTooLarge) -> JSONResponse:
@@ -160,10 +180,23 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         """All events are validated first: one invalid event refuses the whole batch (422).
         202 means the broker acknowledged every event (acks=all). 429: the key's events/s limit."""
         batch = _parse(EventBatch, await _read_limited(request, settings.max_body_bytes), max_future)
-        # Counted after parsing, so Retry-After is exact for this batch; a refused batch takes nothing.
-        if buckets is not None and (wait_s := buckets.take(caller.key_id, len(batch.events))) > 0:
-            raise RateLimited(wait_s)
+        admit(caller, len(batch.events))
         return Accepted(accepted=await producer.publish(batch.events, caller.source))
+
+    def admit(caller: Caller, events: int) -> None:
+        # Counted after parsing, so Retry-After is exact for this request; a refused one takes nothing.
+        if buckets is not None and (wait_s := buckets.take(caller.key_id, events)) > 0:
+            raise RateLimited(wait_s)
+
+    async def deliver(outcome: Outcome, caller: Caller) -> None:
+        await producer.publish(outcome.events, caller.source)
+        await producer.publish_identities(outcome.links, caller.source)
+        await producer.publish_dead_letters(outcome.dead_letters)
+
+    router, handle_segment = segment_router(
+        caller_of, lambda request: _read_limited(request, settings.max_body_bytes), admit, deliver, rules,
+        settings.segment_default_channel, max_future, settings.max_body_bytes)
+    app.include_router(router)
 
     @app.post(
         "/v1/identify",
@@ -175,17 +208,23 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Identify"}}},
             }
         },
-        responses={401: {}, 413: {}, 422: {}, 429: {}, 503: {}},
+        responses={200: {"model": SegmentAccepted, "description": "A Segment identify call, accepted"},
+                   400: {}, 401: {}, 413: {}, 422: {}, 429: {}, 503: {}},
         summary="Link an anonymous visitor to a customer",
     )
-    async def post_identify(request: Request, caller: Annotated[Caller, Depends(caller_of)]) -> Accepted:
+    async def post_identify(request: Request, caller: Annotated[Caller, Depends(caller_of)]):
         """From now on, and back to its first event, the anonymous id's events are the customer's
         in journeys, funnels and metrics. An anonymous id stays with the first customer it was
-        linked to. 202 means the broker acknowledged the link."""
-        identify = _parse(Identify, await _read_limited(request, settings.max_body_bytes), max_future)
-        if buckets is not None and (wait_s := buckets.take(caller.key_id, 1)) > 0:
-            raise RateLimited(wait_s)
-        await producer.publish_identify(identify, caller.source)
+        linked to. 202 means the broker acknowledged the link. A Segment identify call (userId,
+        anonymousId, traits) is served here too, told apart by its fields: 200 as Segment answers."""
+        raw = await _read_limited(request, settings.max_body_bytes)
+        encoding = request.headers.get("content-encoding")
+        if encoding or looks_like_segment(_json_or_none(raw)):
+            segment = await handle_segment(request, decode_body(raw, encoding, settings.max_body_bytes), caller)
+            return JSONResponse(segment.model_dump(), status_code=200)
+        identify = _parse(Identify, raw, max_future)
+        admit(caller, 1)
+        await producer.publish_identities([identify], caller.source)
         return Accepted(accepted=1)
 
     @app.get("/healthz")
@@ -228,6 +267,13 @@ async def _read_limited(request: Request, limit: int) -> bytes:
         if len(body) > limit:
             raise PayloadTooLarge()
     return bytes(body)
+
+
+def _json_or_none(raw: bytes):
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
 
 
 def _parse(model: type[BodyModel], body: bytes, max_future: timedelta) -> BodyModel:

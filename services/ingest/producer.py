@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 
 from schemas.events import RecordedEvent, TouchpointEvent
-from schemas.identity import Identify, RecordedIdentify
+from schemas.identity import IdentityLink, RecordedIdentify
 from services.common.kafka_producer import BROKER_ERRORS, BrokerUnavailable, LazyProducer
 from services.ingest.settings import IngestSettings
 
@@ -39,15 +39,21 @@ class EventProducer:
         await self._send_all(self._settings.topic_touchpoints, records)
         return len(events)
 
-    async def publish_identify(self, identify: Identify, source: str) -> None:
-        """Send the link keyed by anonymous_id, so one id's links keep their order."""
-        record = RecordedIdentify.model_construct(
-            **identify.__dict__, received_at=datetime.now(timezone.utc), source=source
-        )
-        await self._send_all(self._settings.topic_identities,
-                             [(identify.anonymous_id.encode(), record.model_dump_json().encode())])
+    async def publish_identities(self, links: Sequence[IdentityLink], source: str) -> None:
+        """Send each link keyed by anonymous_id, so one id's links keep their order."""
+        received_at = datetime.now(timezone.utc)
+        records = [(link.anonymous_id.encode(), RecordedIdentify.model_construct(
+            **link.__dict__, received_at=received_at, source=source).model_dump_json().encode())
+            for link in links]
+        await self._send_all(self._settings.topic_identities, records)
+
+    async def publish_dead_letters(self, records: Sequence[tuple[bytes, bytes]]) -> None:
+        """Refused calls, already in the dead-letter envelope, for `journeyline dlq`."""
+        await self._send_all(self._settings.topic_dead_letter, list(records))
 
     async def _send_all(self, topic: str, records: list[tuple[bytes, bytes]]) -> None:
+        if not records:
+            return
         producer = await self._producer.get()
         try:
             async with asyncio.timeout(self._settings.produce_timeout_s):

@@ -28,7 +28,7 @@ CREATE DICTIONARY IF NOT EXISTS identity_links
     customer_id  String
 )
 PRIMARY KEY identity_key
-SOURCE(CLICKHOUSE(QUERY 'SELECT concat(''anon:'', anonymous_id) AS identity_key, argMin(customer_id, (received_at, customer_id)) AS customer_id FROM ${database}.identities GROUP BY anonymous_id'${dictionary_credentials}))
+SOURCE(CLICKHOUSE(QUERY 'SELECT concat(''anon:'', anonymous_id) AS identity_key, argMin(customer_id, (received_at, customer_id)) AS customer_id FROM ${database}.identities WHERE anonymous_id != '''' GROUP BY anonymous_id'${dictionary_credentials}))
 LIFETIME(MIN 1 MAX 5)
 LAYOUT(COMPLEX_KEY_HASHED());
 
