@@ -117,7 +117,7 @@
     chart("funnel-chart").setOption({
       title: customers[0] ? undefined : empty("Nobody entered the funnel in this range"),
       color: STAGE_COLORS,
-      grid: {left: 48, right: 16, top: 36, bottom: 48},
+      grid: {left: 48, right: 16, top: 36, bottom: 56},
       legend: {top: 0, right: 0, data: ["Customers", "Drop-off"]},
       tooltip: {trigger: "axis", axisPointer: {type: "shadow"}},
       xAxis: {
@@ -126,7 +126,8 @@
         axisLabel: {
           interval: 0,
           formatter: (value, i) => `{stage|${value}}\n{rate|${percent(steps[i].conversion_from_first)}}`,
-          rich: {stage: {fontWeight: "bold", color: "#374151"}, rate: {color: "#6b7280", padding: [3, 0, 0, 0]}},
+          rich: {stage: {fontWeight: "bold", color: "#374151", lineHeight: 18},
+                 rate: {color: "#6b7280", lineHeight: 18}},
         },
       },
       yAxis: {type: "value", minInterval: 1, splitLine: {lineStyle: {color: "#eef0f4"}}},
@@ -213,7 +214,7 @@
     chart("scores-chart").setOption({
       title: none ? empty("No NPS or CSAT responses in this range") : undefined,
       color: ["#5470c6", "#3ba272"],
-      grid: {left: 48, right: 24, top: 36, bottom: 40},
+      grid: {left: 48, right: 24, top: 36, bottom: 48},
       legend: {top: 0, right: 0, data: ["NPS", "CSAT %"]},
       tooltip: {
         trigger: "axis",
@@ -230,7 +231,7 @@
       yAxis: {type: "value", min: -100, max: 100, interval: 50, splitLine: {lineStyle: {color: "#eef0f4"}}},
       series: [
         {name: "NPS", type: "line", data: nps.series.map((p) => p.score), symbolSize: 7, connectNulls: false,
-         areaStyle: {opacity: 0.08}, markLine: {silent: true, symbol: "none", data: [{yAxis: 0}],
+         markLine: {silent: true, symbol: "none", data: [{yAxis: 0}],
                                                lineStyle: {color: "#c0c6d1", type: "dashed"}, label: {show: false}}},
         {name: "CSAT %", type: "line", data: csat.series.map((p) => p.score), symbolSize: 7, connectNulls: false},
       ],
