@@ -49,6 +49,7 @@
 
   function askForToken(error) {
     $("board").hidden = true;
+    $("sign-out").hidden = true;
     $("token-panel").hidden = false;
     $("token-error").hidden = !error;
     $("token-error").textContent = error || "";
@@ -107,7 +108,7 @@
   }
 
   const empty = (text) => ({
-    text, left: "center", top: "middle", textStyle: {color: "#8a94a6", fontSize: 14, fontWeight: "normal"},
+    text, left: "center", top: "38%", textStyle: {color: "#8a94a6", fontSize: 14, fontWeight: "normal"},
   });
 
   function renderFunnel(funnel) {
@@ -269,8 +270,8 @@
             `${escape(unit)} ${p.value[0]}: ${integer(p.data.retained)} purchased (${percent(p.value[2])})`;
         },
       },
-      xAxis: {type: "category", data: Array.from({length: periods}, (_, i) => `${unit} ${i}`), splitArea: {show: true}},
-      yAxis: {type: "category", inverse: true, splitArea: {show: true},
+      xAxis: {type: "category", data: Array.from({length: periods}, (_, i) => `${unit} ${i}`)},
+      yAxis: {type: "category", inverse: true,
               data: cohorts.map((c) => `${c.cohort_start.slice(0, 10)} · ${integer(c.customers)}`)},
       visualMap: {min: 0, max: 1, calculable: false, orient: "horizontal", left: "center", bottom: 4,
                   itemHeight: 160, text: ["100%", "0%"], inRange: {color: ["#f4f7fd", "#9ec1f7", "#2f5fc4"]}},
@@ -301,6 +302,7 @@
     const mine = ++generation;
     document.body.dataset.state = "loading";
     $("token-panel").hidden = true;
+    $("sign-out").hidden = false;
     $("board").hidden = false;
     // The To day is included: the API's end is exclusive, so it is the next midnight (UTC).
     const range = {start: `${f.from}T00:00:00Z`, end: `${isoDay(dayMs(f.to) + DAY_MS)}T00:00:00Z`,
