@@ -228,7 +228,7 @@
             `CSAT ${show(c.score)}% (${integer(c.responses)} responses)`;
         },
       },
-      xAxis: {type: "category", data: dates, boundaryGap: false},
+      xAxis: {type: "category", data: dates},
       yAxis: {type: "value", min: -100, max: 100, interval: 50, splitLine: {lineStyle: {color: "#eef0f4"}}},
       series: [
         {name: "NPS", type: "line", data: nps.series.map((p) => p.score), symbolSize: 7, connectNulls: false,
