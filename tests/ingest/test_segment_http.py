@@ -130,3 +130,21 @@ def test_bad_gzip_and_bad_keys(raw, stack):
     assert response.status_code == 400 and "gzip" in response.json()["message"]
     assert httpx.post(f"{stack.ingest_url}/v1/batch", json={"batch": []}, headers=basic("wrong")).status_code == 401
     assert httpx.post(f"{stack.ingest_url}/v1/track", json={}).status_code == 401
+
+
+def test_a_rule_added_later_recovers_dead_lettered_calls(raw, stack, api, tmp_path, monkeypatch, capsys):
+    from services.cli.__main__ import main
+
+    call = {"userId": "seg-cust-3", "event": "Table Booked", "messageId": "seg-8",
+            "timestamp": "2012-06-04T18:30:00Z", "properties": {"guests": 2}}
+    assert raw.post("/v1/track", json=call).json()["dead_lettered"] == 1
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("events:\n  Table Booked: {stage: purchase, channel: call_center}\n")
+    monkeypatch.setenv("SEGMENT_RULES_FILE", str(rules))
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", stack.bootstrap_servers)
+    capsys.readouterr()
+    assert main(["dlq", "replay", "--json"]) == 0
+    report = orjson.loads(capsys.readouterr().out)
+    assert ("seg-8", "seg-8") in [(d["key"], d["event_id"]) for d in report["replayed"]]
+    wait_for(lambda: journey(api, "seg-cust-3") == [("purchase", "Table Booked")], what="the recovered booking")
+    assert api.get("/v1/customers/seg-cust-3/journey").json()["events"][0]["channel"] == "call_center"

@@ -69,7 +69,7 @@ class Outcome:
 
 
 def sort_calls(calls: list[dict[str, Any]], rules: Rules, default_channel: Channel, max_future: timedelta,
-               path: str) -> Outcome:
+               path: str, source: str) -> Outcome:
     outcome = Outcome()
     for call in calls:
         mapped = map_call(call, rules, default_channel, max_future)
@@ -79,9 +79,10 @@ def sort_calls(calls: list[dict[str, Any]], rules: Rules, default_channel: Chann
             outcome.links.append(mapped.link)
         else:
             key = str(call.get("messageId") or call.get("userId") or call.get("anonymousId") or "")
-            # The dead-letter envelope the processors use; topic names where it came from.
+            # The dead-letter envelope the processors use; topic names where it came from, and
+            # `journeyline dlq replay` maps the call again with the rules of the day.
             envelope = {"reason": mapped.dead_letter, "topic": f"segment:{path}", "partition": None,
-                        "offset": None, "key": key, "value": orjson.dumps(call).decode()}
+                        "offset": None, "key": key, "value": orjson.dumps(call).decode(), "source": source}
             outcome.dead_letters.append((key.encode(), orjson.dumps(envelope)))
     return outcome
 
@@ -119,7 +120,7 @@ def segment_router(
             if not isinstance(body, dict):
                 raise SegmentRequestError("body", "body must be a JSON object")
             calls = [{**body, "type": path.rsplit("/", 1)[-1]}]
-        outcome = sort_calls(calls, rules, default_channel, max_future, path)
+        outcome = sort_calls(calls, rules, default_channel, max_future, path, getattr(who, "source", "default"))
         admit(who, len(calls))
         await deliver(outcome, who)
         return SegmentAccepted(accepted=len(outcome.events) + len(outcome.links),
