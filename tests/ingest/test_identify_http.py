@@ -86,7 +86,7 @@ def test_identify_is_published_keyed_by_anonymous_id(ingest, stack, end_of):
     ({"anonymous_id": "web-1", "customer_id": "anon:web-2"}, ["body", "customer_id"]),
     ({"anonymous_id": "web-1", "customer_id": "c", "traits": {"x": "y" * 40_000}}, ["body", "traits"]),
     ({"anonymous_id": "web-1", "customer_id": "c", "traits": ["vip"]}, ["body", "traits"]),
-    ({"anonymous_id": "web-1", "customer_id": "c", "userId": "c"}, ["body", "userId"]),
+    ({"anonymous_id": "web-1", "customer_id": "c", "email": "a@b.example"}, ["body", "email"]),
 ])
 def test_identify_refusals_name_the_field(ingest, end_of, body, loc):
     before = end_of(IDENTITIES)
@@ -100,3 +100,13 @@ def test_identify_needs_a_write_key(stack, ingest):
     response = ingest.post("/v1/identify", json={"anonymous_id": "a", "customer_id": "c"},
                            headers={"Authorization": "Bearer not-a-key"})
     assert response.status_code == 401
+
+
+def test_a_segment_shaped_identify_on_the_same_path_is_told_apart_by_its_fields(ingest, stack):
+    body = {"userId": "cafe-ben", "anonymousId": "app-3c9d", "traits": {"name": "Ben"}, "type": "identify"}
+    response = ingest.post("/v1/identify", json=body)
+    assert response.status_code == 200, response.text
+    assert response.json() == {"success": True, "accepted": 1, "dead_lettered": 0}
+    [record] = records(stack, IDENTITIES, b"app-3c9d")
+    value = orjson.loads(record.value)
+    assert (value["anonymous_id"], value["customer_id"], value["traits"]) == ("app-3c9d", "cafe-ben", {"name": "Ben"})

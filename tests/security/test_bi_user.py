@@ -19,7 +19,7 @@ BASE_TABLES = ("events", "journeys", "journey_stages", "access_keys", "schema_mi
 EVENT = {"event_id": "sec-bi-1", "customer_id": "sec-bi-cust-1", "stage": "purchase", "channel": "pos",
          "touchpoint": "store_7_pos", "event": "order_completed", "occurred_at": "2019-05-02T10:00:00Z",
          "revenue": 19.9, "currency": "EUR", "properties": {"basket": 3}}
-BI_EVENT_COLUMNS = ["event_id", "customer_id", "stage", "channel", "touchpoint", "event", "occurred_at",
+BI_EVENT_COLUMNS = ["event_id", "customer_id", "anonymous_id", "stage", "channel", "touchpoint", "event", "occurred_at",
                     "received_at", "properties", "revenue", "currency", "nps", "csat", "ces", "rating", "comment",
                     "source"]
 
