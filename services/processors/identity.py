@@ -1,13 +1,16 @@
 """Identity links into ClickHouse: identify calls, and events that carry both ids.
 
 Rows go to `identities` (migration 0005_identity.sql); after new links the `identity_links`
-dictionary is reloaded, so the API resolves them at once rather than within its LIFETIME.
+dictionary is reloaded, so the API resolves them at once rather than within its LIFETIME (5 s).
+A reload re-reads every link, so it runs at most once per RELOAD_EVERY_S per process.
 Delivery is at-least-once: a repeated link is the same row (ReplacingMergeTree on all of it), and
 resolution takes each anonymous id's earliest link, so copies change nothing.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
@@ -40,11 +43,13 @@ def event_links(consumed: Iterable) -> list[Link]:
 class IdentitySink:
     # Links written recently by this process: a signed-in visitor's every event repeats one link.
     _REMEMBERED = 100_000
+    RELOAD_EVERY_S = 1.0
 
     def __init__(self, client: Client, max_backoff_s: float = 10.0) -> None:
         self._client = client
         self._max_backoff_s = max_backoff_s
         self._written: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._reloaded_at = float("-inf")
 
     def new(self, links: Sequence[Link]) -> list[Link]:
         """The links not written by this process yet (identify calls always count: traits)."""
@@ -64,9 +69,14 @@ class IdentitySink:
             self._written[(anonymous_id, customer_id)] = None
         while len(self._written) > self._REMEMBERED:
             self._written.popitem(last=False)
+        if time.monotonic() - self._reloaded_at >= self.RELOAD_EVERY_S:
+            self._reloaded_at = time.monotonic()
+            await asyncio.to_thread(self.reload)
 
     def _insert(self, links: Sequence[Link]) -> None:
         self._client.insert("identities", [list(link) for link in links], column_names=IDENTITY_COLUMNS)
+
+    def reload(self) -> None:
         try:
             self._client.command("SYSTEM RELOAD DICTIONARY identity_links")
         except Exception as exc:  # the dictionary still reloads by itself within its LIFETIME

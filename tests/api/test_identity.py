@@ -36,7 +36,9 @@ def anon(anonymous_id: str, stage: str, occurred_at: datetime, **fields: Any) ->
 
 
 def link(chdb, anonymous_id: str, customer_id: str, received_at: datetime, traits: str = "{}") -> None:
-    IdentitySink(chdb)._insert([(anonymous_id, customer_id, traits, "web", received_at)])
+    sink = IdentitySink(chdb)
+    sink._insert([(anonymous_id, customer_id, traits, "web", received_at)])
+    sink.reload()
 
 
 def resolved(events: list[dict[str, Any]], links: dict[str, str]) -> list[dict[str, Any]]:
