@@ -149,7 +149,9 @@ def _funnel(args: argparse.Namespace) -> int:
     if args.json:
         out.print_json(data=body)
         return 0
-    out.print(_table(body, payload, custom=method == "POST"))
+    title, table = _table(body, payload, custom=method == "POST")
+    out.print(title, markup=False)
+    out.print(table)
     return 0
 
 
@@ -187,7 +189,7 @@ def percent(ratio: float) -> str:
     return f"{100 * ratio:.1f}%"
 
 
-def _table(body: dict[str, Any], asked: dict[str, Any], custom: bool) -> Table:
+def _table(body: dict[str, Any], asked: dict[str, Any], custom: bool) -> tuple[str, Table]:
     scope = f"step 1 in [{asked['start']}, {asked['end']}), window {duration(asked['window_seconds'])}"
     if custom:
         title = f"Funnel ({asked['order']}), {scope}"
@@ -195,14 +197,14 @@ def _table(body: dict[str, Any], asked: dict[str, Any], custom: bool) -> Table:
     else:
         title = f"Stage funnel, {scope}, {body.get('channel') or 'all channels'}"
         steps = [(s["stage"], s) for s in body["stages"]]
-    table = Table(title=title, title_justify="left")
+    table = Table()
     table.add_column("Step")
     for name in ("Customers", "From first", "From previous", "Median from previous"):
         table.add_column(name, justify="right")
     for name, step in steps:
         table.add_row(name, f"{step['customers']:,}", percent(step["conversion_from_first"]),
                       percent(step["conversion_from_previous"]), duration(step["median_seconds_from_previous"]))
-    return table
+    return title, table
 
 
 if __name__ == "__main__":  # pragma: no cover
