@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import re
-import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -205,9 +204,3 @@ def _table(body: dict[str, Any], asked: dict[str, Any], custom: bool) -> tuple[s
         table.add_row(name, f"{step['customers']:,}", percent(step["conversion_from_first"]),
                       percent(step["conversion_from_previous"]), duration(step["median_seconds_from_previous"]))
     return title, table
-
-
-if __name__ == "__main__":  # pragma: no cover
-    from services.cli.__main__ import main
-
-    sys.exit(main(["query", *sys.argv[1:]]))
