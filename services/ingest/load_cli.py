@@ -1,6 +1,6 @@
 """Command line for the loader: send demo events or a JSON Lines file to the ingest service.
 
-    python -m services.ingest.loader --demo --customers 300 [--url URL] [--write-key KEY]
+    python -m services.ingest.loader --demo --customers 300 [--now ISO] [--url URL] [--write-key KEY]
     python -m services.ingest.loader FILE.jsonl            # one event JSON per line; "-" = stdin
     python -m services.ingest.loader FILE.csv              # one event per row, see csv_events.py
 
@@ -17,6 +17,7 @@ import argparse
 import os
 import sys
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -70,6 +71,8 @@ def _parser() -> argparse.ArgumentParser:
     source.add_argument("--demo", action="store_true", help="generate and send demo events")
     parser.add_argument("--customers", type=int, default=300, help="demo customers (default 300)")
     parser.add_argument("--seed", type=int, default=7, help="demo random seed (default 7)")
+    parser.add_argument("--now", type=datetime.fromisoformat, default=None,
+                        help="demo events cover the 90 days before this ISO time (default: now)")
     parser.add_argument(
         "--url", default=os.environ.get("INGEST_URL") or DEFAULT_URL, help="ingest base URL (env INGEST_URL)"
     )
@@ -102,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.demo:
             from services.ingest.demo import generate
 
-            demo = generate(customers=args.customers, seed=args.seed)
+            demo = generate(customers=args.customers, seed=args.seed, now=args.now)
             events: Iterable[Any] = demo
             label = f"{len(demo):,} demo events for {args.customers} customers (seed {args.seed})"
         else:
