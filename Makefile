@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# The dashboard's charting library, from npm (pinned in package-lock.json), served by the API.
+ECHARTS := services/api/dashboard/vendor/echarts.min.js
+# Debian's Chromium, for the dashboard's browser test (Playwright drives it; no browser download).
+CHROMIUM := /usr/bin/chromium
 
 .PHONY: up test install lint schema compose-config clean
 
@@ -16,12 +20,22 @@ $(STAMP): pyproject.toml
 	  || echo "could not install docker-compose: the compose test will fail until it is installed"; }
 	touch $(STAMP)
 
-install: $(STAMP)
+$(ECHARTS): package.json package-lock.json
+	@command -v npm >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
+	npm ci --no-audit --no-fund --loglevel=error
+	mkdir -p $(dir $(ECHARTS))
+	cp node_modules/echarts/dist/echarts.min.js node_modules/echarts/LICENSE $(dir $(ECHARTS))
 
-up: $(STAMP)
+$(CHROMIUM):
+	@echo "installing chromium (the dashboard's browser test)"
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+
+install: $(STAMP) $(ECHARTS) $(CHROMIUM)
+
+up: $(STAMP) $(ECHARTS)
 	$(PY) -m deploy.up
 
-test: $(STAMP)
+test: $(STAMP) $(ECHARTS) $(CHROMIUM)
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
@@ -34,4 +48,4 @@ compose-config:
 	docker-compose -f docker-compose.yml config -q
 
 clean:
-	rm -rf var
+	rm -rf var node_modules $(dir $(ECHARTS))

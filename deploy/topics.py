@@ -2,6 +2,20 @@
 
 Topics are never left to broker auto-creation: partition counts decide how far the
 processors scale out, and a customer's events must keep one partition for good.
+
+Scaling out (README "Scaling out"): a partition is the unit of processor parallelism. The
+processors form one consumer group; Kafka gives each partition to exactly one worker, so up to
+TOPIC_PARTITIONS workers share the load and any more stand by. Each topic is keyed so that what
+must stay in order shares a partition: a customer's touchpoints (its identity key: customer_id,
+or anon:<anonymous_id> before sign-in), one anonymous id's links, one feedback item's status
+changes. Adding a worker is starting another process (a unique PROCESSOR_INSTANCE_ID); the group
+rebalances and the journey table's changelog partitions move with their source partitions.
+Adding partitions later would move keys between partitions (and their journey state), so
+ensure_topics refuses a count that differs: choose TOPIC_PARTITIONS for the largest worker
+count you expect (a multiple of the likely worker counts, e.g. 12 or 24).
+
+    python -m deploy.topics           # create what is missing
+    python -m deploy.topics --plan    # print the plan: partitions, keys, consumers
 """
 from __future__ import annotations
 
@@ -23,6 +37,8 @@ class TopicSpec:
     partitions: int
     replication: int
     config: dict[str, str]
+    key: str = ""  # what the records are keyed by: all records of one key share a partition, in order
+    consumers: str = ""  # who reads it; a consumer group scales up to `partitions` members
 
 
 def topic_plan(settings: KafkaSettings) -> list[TopicSpec]:
@@ -33,6 +49,8 @@ def topic_plan(settings: KafkaSettings) -> list[TopicSpec]:
             settings.topic_partitions,
             settings.topic_replication,
             {"retention.ms": str(7 * 24 * 3600 * 1000), "cleanup.policy": "delete"},
+            key="customer_id (the identity key: anon:<anonymous_id> before sign-in)",
+            consumers="processors: journey agent (group PROCESSOR_APP_ID)",
         ),
         # Refused records are kept until someone replays or discards them.
         TopicSpec(
@@ -40,6 +58,8 @@ def topic_plan(settings: KafkaSettings) -> list[TopicSpec]:
             settings.topic_partitions,
             settings.topic_replication,
             {"retention.ms": "-1", "cleanup.policy": "delete"},
+            key="the refused record's own key",
+            consumers="journeyline dlq list / replay (operators)",
         ),
         # Keyed by the feedback item's event_id, so one item's changes stay in order. Kept for
         # good: it is the log of record of status changes (ClickHouse history is its copy).
@@ -48,6 +68,18 @@ def topic_plan(settings: KafkaSettings) -> list[TopicSpec]:
             settings.topic_partitions,
             settings.topic_replication,
             {"retention.ms": "-1", "cleanup.policy": "delete"},
+            key="event_id of the feedback item",
+            consumers="processors: status agent",
+        ),
+        # Identity links (POST /v1/identify), keyed by anonymous_id so one id's links stay in order.
+        # Kept for good: with the events, it is the log the identities table is built from.
+        TopicSpec(
+            settings.topic_identities,
+            settings.topic_partitions,
+            settings.topic_replication,
+            {"retention.ms": "-1", "cleanup.policy": "delete"},
+            key="anonymous_id",
+            consumers="processors: identify agent",
         ),
         # Detractor alerts, keyed by customer_id; consumers act within minutes, a week is plenty.
         TopicSpec(
@@ -55,6 +87,8 @@ def topic_plan(settings: KafkaSettings) -> list[TopicSpec]:
             settings.topic_partitions,
             settings.topic_replication,
             {"retention.ms": str(7 * 24 * 3600 * 1000), "cleanup.policy": "delete"},
+            key="customer_id",
+            consumers="your alerting consumers",
         ),
     ]
 
@@ -110,7 +144,22 @@ def _admin(settings: KafkaSettings, timeout_s: float) -> KafkaAdminClient:
             time.sleep(0.5)
 
 
+def plan_table(settings: KafkaSettings) -> str:
+    """The plan as text: one line per topic with its partitions, replication, key and consumers."""
+    lines = [f"{'topic':34} {'partitions':>10} {'replicas':>8}  key / consumers"]
+    for spec in topic_plan(settings):
+        lines.append(f"{spec.name:34} {spec.partitions:>10} {spec.replication:>8}  {spec.key}")
+        lines.append(f"{'':56}read by {spec.consumers}")
+    lines.append(f"processors scale out to {settings.topic_partitions} workers (TOPIC_PARTITIONS); more stand by")
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
+    import sys
+
+    if "--plan" in sys.argv[1:]:
+        print(plan_table(KafkaSettings()))
+        sys.exit(0)
     logging.basicConfig(level=logging.INFO)
     logging.getLogger("kafka").setLevel(logging.WARNING)
     print("created:", ensure_topics(KafkaSettings()) or "nothing (all topics exist)")

@@ -48,7 +48,9 @@ def main(argv: list[str] | None = None) -> int:
             "\nJourneyline is up.\n"
             f"  ingest      {stack.ingest_url}   (POST /v1/events, write key: {stack.write_key})\n"
             f"  query API   {stack.api_url}   (docs: {stack.api_url}/docs, read token: {stack.read_token})\n"
-            f"  ClickHouse  {stack.clickhouse_url}   (user default, no password; BI tools connect here)\n"
+            f"  dashboard   {stack.api_url}/dashboard#token={stack.read_token}\n"
+            f"  ClickHouse  {stack.clickhouse_url}   (user default, no password; BI tools: user bi, "
+            f"password {os.environ.get('BI_PASSWORD', 'bi-dev-password')}, database journeyline)\n"
             f"  Kafka       {stack.bootstrap_servers}\n"
             f"  logs        {stack.root / 'logs'}\n"
             "Press Ctrl-C to stop.",

@@ -3,15 +3,26 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 import orjson
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_extra_types.currency_code import ISO4217
 
 SCHEMA_VERSION = 1
 MAX_PROPERTIES_BYTES = 32 * 1024
 MAX_BATCH_EVENTS = 1000
+# Events with only an anonymous_id are keyed ANONYMOUS_PREFIX + anonymous_id (see identity_key);
+# client customer ids may not start with it.
+ANONYMOUS_PREFIX = "anon:"
 
 
 class Stage(StrEnum):
@@ -76,7 +87,12 @@ class TouchpointEvent(BaseModel):
     )
 
     event_id: Annotated[str, Field(min_length=1, max_length=128, description="Client idempotency key")]
-    customer_id: Annotated[str, Field(min_length=1, max_length=256)]
+    customer_id: Annotated[str | None, Field(
+        min_length=1, max_length=256,
+        description="The brand's id of the customer; at least one of customer_id and anonymous_id")] = None
+    anonymous_id: Annotated[str | None, Field(
+        min_length=1, max_length=256,
+        description="Device or browser id before sign-in; joined to the customer by POST /v1/identify")] = None
     stage: Stage
     channel: Channel
     touchpoint: Annotated[str, Field(min_length=1, max_length=256, examples=["store_12_pos"])]
@@ -86,6 +102,28 @@ class TouchpointEvent(BaseModel):
     revenue: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
     currency: Annotated[ISO4217, Field(description="ISO 4217 code, e.g. EUR")] | None = None
     feedback: Feedback | None = None
+
+    # Recorded events carry the identity key (which may be anon:...) in customer_id.
+    _client_ids: ClassVar[bool] = True
+
+    @field_validator("customer_id")
+    @classmethod
+    def _not_reserved(cls, value: str | None) -> str | None:
+        if cls._client_ids and value is not None and value.startswith(ANONYMOUS_PREFIX):
+            raise ValueError(f"must not start with {ANONYMOUS_PREFIX!r} (reserved for anonymous visitors)")
+        return value
+
+    @model_validator(mode="after")
+    def _someone(self) -> TouchpointEvent:
+        if self.customer_id is None and self.anonymous_id is None:
+            raise ValueError("customer_id or anonymous_id is required")
+        return self
+
+    @property
+    def identity_key(self) -> str:
+        """customer_id, or anon:<anonymous_id> before the person is known: the partition key and
+        the key of every per-customer projection (resolved to the customer when read)."""
+        return self.customer_id if self.customer_id is not None else ANONYMOUS_PREFIX + self.anonymous_id
 
     @field_validator("occurred_at", mode="before")
     @classmethod
@@ -121,7 +159,10 @@ class EventBatch(BaseModel):
 
 
 class RecordedEvent(TouchpointEvent):
-    """An accepted event as it travels on the touchpoint topic: stamped by ingest."""
+    """An accepted event as it travels on the touchpoint topic: stamped by ingest, with
+    customer_id set to the identity key."""
 
+    _client_ids: ClassVar[bool] = False
+    customer_id: Annotated[str, Field(min_length=1, max_length=len(ANONYMOUS_PREFIX) + 256)]
     received_at: AwareDatetime
     source: Annotated[str, Field(max_length=128)] = "default"

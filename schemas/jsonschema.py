@@ -8,10 +8,12 @@ import json
 from pathlib import Path
 
 from schemas.events import SCHEMA_VERSION, EventBatch, TouchpointEvent
+from schemas.identity import Identify
 
 SCHEMA_FILES = {
     Path(__file__).parent / f"touchpoint_event.v{SCHEMA_VERSION}.schema.json": TouchpointEvent,
     Path(__file__).parent / f"event_batch.v{SCHEMA_VERSION}.schema.json": EventBatch,
+    Path(__file__).parent / f"identify.v{SCHEMA_VERSION}.schema.json": Identify,
 }
 
 

@@ -1,12 +1,14 @@
 -- The read-only BI user on a real ClickHouse server (the embedded dev server has `--user bi:...:views=`
 -- instead: deploy/local_stack.py). Run once as an administrator, after the services have applied
--- migration 0003_bi_views.sql, with a real password in place of change-me-bi-password:
+-- migrations 0003, 0005 and 0006 (the bi_* views), with a real password in place of change-me-bi-password:
 --
 --   clickhouse-client --multiquery < deploy/clickhouse/bi_user.sql
 --
--- The user can SELECT from the three documented views only: not from events, journeys, journey_stages
--- or access_keys, and it cannot write, create or drop anything (readonly = 1 also forbids changing
--- settings and using table functions such as remote(), file() or url()). The views are created with
+-- The user can SELECT from the five documented views only (schemas/clickhouse/bi.py BI_VIEWS): not from
+-- events, journeys, journey_stages, feedback_status, identities or access_keys, and it cannot write,
+-- create or drop anything (readonly = 1 also forbids changing settings and using table functions such
+-- as remote(), file() or url()). SHOW TABLES, DESCRIBE and system.tables / system.columns show it the
+-- granted views only, which is what BI tools browse. The views are created with
 -- SQL SECURITY DEFINER, so reading one needs SELECT on the view alone, not on the tables under it.
 -- Adjust `journeyline.` if CLICKHOUSE_DATABASE differs.
 
@@ -20,3 +22,5 @@ REVOKE ALL ON *.* FROM bi;
 GRANT SELECT ON journeyline.bi_journeys TO bi;
 GRANT SELECT ON journeyline.bi_stage_funnel_daily TO bi;
 GRANT SELECT ON journeyline.bi_events TO bi;
+GRANT SELECT ON journeyline.bi_feedback TO bi;
+GRANT SELECT ON journeyline.bi_nps_daily TO bi;

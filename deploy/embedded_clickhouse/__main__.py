@@ -8,6 +8,7 @@ is one user, `default`, with an empty password; with --user options there are ex
 (`--user default:` keeps a password-less default). `--port 0` picks a free port; the start line names
 the port actually bound. A user with `views=` may only run SELECT queries reading those tables or
 views (checked with ClickHouse's own EXPLAIN; see access.py): the embedded stand-in for GRANT SELECT.
+Browsing (SHOW TABLES, DESCRIBE, system.tables / columns) shows such a user those names only.
 SIGTERM and SIGINT stop it gracefully: in-flight requests finish (up to 10 s), then chDB is closed.
 """
 from __future__ import annotations

@@ -17,6 +17,13 @@ only add occurrences, which refuse more; it cannot hide the real node. Anything 
 refuses (fails closed). The analyzer evaluates scalar subqueries while explaining, so its error
 messages may quote data: when it fails on a query with subqueries or tables off the list, the
 user gets a generic refusal instead of the engine's message.
+
+BI tools browse before they query (SHOW DATABASES, SHOW TABLES, DESCRIBE, EXISTS, system.tables
+and system.columns), and on a real server a user sees there only what it was granted. Here the
+user's handles carry `additional_table_filters` on system.tables / columns / databases, set before
+readonly (so the user cannot change them), which restricts every read of them, the SHOW rewrites
+included, to the allow-list. DESCRIBE and EXISTS are let through for allowed names only, and SHOW
+only in its plain DATABASES / TABLES forms (a WHERE clause could hide a subquery).
 """
 from __future__ import annotations
 
@@ -25,7 +32,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .protocol import ClickHouseError, User
-from .sql import Statement
+from .sql import Statement, tokens
 
 # System tables that hold no data (drivers read them on connect; real ClickHouse lets every user).
 ALWAYS_READABLE = frozenset({
@@ -36,22 +43,52 @@ ALWAYS_READABLE = frozenset({
 DENIED_FUNCTIONS = frozenset({"file", "joinget", "joingetornull", "hascolumnintable", "catboostevaluate",
                               "getserversetting", "getmergetreesetting", "getmacro", "naivebayesclassifier"})
 DENIED_FUNCTION_PREFIXES = ("dict", "__")
+# Readable by restricted users because their handles filter them to the allow-list (session_settings).
+FILTERED_SYSTEM_TABLES = frozenset({"system.tables", "system.columns", "system.databases"})
 QUERY_KINDS = frozenset({"SELECT", "WITH"})
+BROWSE_KINDS = frozenset({"SHOW", "DESCRIBE", "DESC", "EXISTS"})
 
 _AST_FUNCTION = re.compile(r"^\s*Function (\S+)", re.M)
 _AST_TABLE = re.compile(r"^\s*TableIdentifier (\S+)", re.M)
 _AST_SUBQUERY = re.compile(r"^\s*Subquery\b", re.M)
 _TREE_TABLE = re.compile(r"\btable_name: ([^\s,]+)")
 _TREE_TABLE_FUNCTION = re.compile(r"\btable_function_name: ([^\s,]*)")
+_AST_DESCRIBE_TABLE = re.compile(r"^\s*TableIdentifier (\S+)$", re.M)
+_AST_EXISTS = re.compile(r"(ExistsTableQuery|ExistsViewQuery) (\w*) (\w+)(?: \(children \d+\))?")
+_AST_EXISTS_DATABASE = re.compile(r"ExistsDatabaseQuery (\w+) (?: \(children \d+\))?")
+# SHOW statements as token symbols (sql.tokens): ' a string, " a quoted name, # a number.
+_NAME = r"(?:[A-Z_][A-Z0-9_]*|\")"
+_SHOW = re.compile(rf"SHOW (?:DATABASES|(?:FULL )?TABLES(?: (?:FROM|IN) {_NAME})?)(?: (?:NOT )?I?LIKE ')?"
+                   rf"(?: LIMIT #)?(?: FORMAT {_NAME})?(?: ;)?")
 
 
 def _denied(message: str) -> ClickHouseError:
     return ClickHouseError.of("ACCESS_DENIED", message)
 
 
+def _quote(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def session_settings(user: User) -> tuple[tuple[str, str], ...]:
+    """Settings (name, SQL literal) fixed on every handle of this user before it is made readonly:
+    for a restricted user, system.tables / columns / databases show the allow-list only."""
+    if user.views is None:
+        return ()
+    pairs = sorted(tuple(view.split(".", 1)) for view in user.views)  # names are [A-Za-z0-9_] (User.parse)
+    listed = ", ".join(f"({_quote(db)}, {_quote(name)})" for db, name in pairs)
+    databases = ", ".join(_quote(db) for db in sorted({db for db, _ in pairs}))
+    filters = {"system.tables": f"(database, name) IN ({listed})",
+               "system.columns": f"(database, table) IN ({listed})",
+               "system.databases": f"name IN ({databases})"}
+    return (("additional_table_filters",
+             "{" + ", ".join(f"{_quote(k)}: {_quote(v)}" for k, v in filters.items()) + "}"),)
+
+
 def require_query(user: User, statement: Statement) -> None:
-    """Before any data is read or written: restricted users may only run queries."""
-    if user.views is not None and (statement.insert_prefix is not None or statement.kind not in QUERY_KINDS):
+    """Before any data is read or written: restricted users may only run queries (and browse)."""
+    if user.views is not None and (statement.insert_prefix is not None
+                                   or statement.kind not in QUERY_KINDS | BROWSE_KINDS):
         raise _denied(f"{user.name}: Not enough privileges. This user may only run SELECT queries "
                       f"on {', '.join(sorted(user.views))}")
 
@@ -77,11 +114,18 @@ def check_reads(conn: Any, user: User, sql: bytes, statement: Statement, databas
     request's database and settings (readonly, so explaining runs no table function)."""
     if user.views is None:
         return
-    allowed = user.views | ALWAYS_READABLE
+    allowed = user.views | ALWAYS_READABLE | FILTERED_SYSTEM_TABLES
     shown = ", ".join(sorted(user.views))
     body = _without_format(sql, statement)
+    if statement.kind == "SHOW":
+        if not _SHOW.fullmatch(" ".join(_symbols(sql))):
+            raise _denied(f"{user.name}: Not enough privileges: of SHOW queries only SHOW DATABASES and SHOW "
+                          f"TABLES [FROM db] [LIKE 'pattern'] [LIMIT n] are allowed; this user may read {shown}")
+        return  # they read the filtered system tables only
 
     ast = _explain(conn, b"EXPLAIN AST ", body, params)
+    if statement.kind in BROWSE_KINDS:
+        return _check_browse(user, ast, database, shown)
     if not ast.startswith("Select"):
         raise _denied(f"{user.name}: Not enough privileges: only plain SELECT queries can be checked")
     for name in _AST_FUNCTION.findall(ast):
@@ -105,3 +149,27 @@ def check_reads(conn: Any, user: User, sql: bytes, statement: Statement, databas
     for table in _TREE_TABLE.findall(tree):
         if table not in allowed:
             raise _denied(f"{user.name}: Not enough privileges to read {table}; this user may read {shown}")
+
+
+def _symbols(sql: bytes) -> list[str]:
+    kinds = {"str": "'", "num": "#"}
+    return [word or ("\"" if text[:1] in ('"', "`") else kinds.get(kind, text))
+            for kind, text, word in tokens(sql)]
+
+
+def _check_browse(user: User, ast: str, database: str, shown: str) -> None:
+    """DESCRIBE and EXISTS of an allowed table, EXISTS DATABASE of a database holding one (from
+    ClickHouse's own parse of the statement)."""
+    first = ast.split("\n", 1)[0]
+    name = None
+    if first.startswith("DescribeQuery"):
+        tables = _AST_DESCRIBE_TABLE.findall(ast)
+        if len(tables) == 1 and not _AST_SUBQUERY.search(ast) and not _AST_FUNCTION.search(ast):
+            name = tables[0] if "." in tables[0] else f"{database}.{tables[0]}"
+    elif match := _AST_EXISTS.fullmatch(first):
+        name = f"{match[2] or database}.{match[3]}"
+    elif match := _AST_EXISTS_DATABASE.fullmatch(first):
+        if match[1] in {view.split(".", 1)[0] for view in user.views}:
+            return
+    if name is None or name not in user.views:
+        raise _denied(f"{user.name}: Not enough privileges to describe or check that; this user may read {shown}")

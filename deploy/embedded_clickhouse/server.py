@@ -31,7 +31,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from .access import check_reads, require_query
+from .access import check_reads, require_query, session_settings
 from .protocol import (
     BodyDecoder,
     BodyEncoder,
@@ -65,11 +65,14 @@ def _quote(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
+PoolKey = tuple[int, tuple[tuple[str, str], ...]]  # readonly level, settings fixed before it
+
+
 class Handle:
     """One chDB connection handle and the session state it currently carries."""
 
-    def __init__(self, conn: Any, readonly: int):
-        self.conn, self.readonly = conn, readonly
+    def __init__(self, conn: Any, key: PoolKey):
+        self.conn, self.key = conn, key
         self.database: str | None = None
         self.settings: dict[str, str] = {}
 
@@ -96,33 +99,39 @@ class Handle:
 
 
 class EnginePool:
-    """Handles to the process's one chDB engine, kept apart by readonly level (a readonly handle
-    cannot be made writable again). A root connection keeps the engine open while idle."""
+    """Handles to the process's one chDB engine, kept apart by readonly level and the settings fixed
+    before it (a readonly handle cannot be made writable again, nor its fixed settings changed). A
+    root connection keeps the engine open while idle."""
 
     def __init__(self, path: str, max_idle: int = 16):
         self.path, self.max_idle = path, max_idle
         self._root = chdb.connect(path)
         info = self._root.query("SELECT version(), timezone()", "TabSeparated").bytes().decode().split()
         self.version, self.timezone = info[0], info[1]
-        self._idle: dict[int, list[Handle]] = {0: [], 1: [], 2: []}
+        self._idle: dict[PoolKey, list[Handle]] = {}
         self._lock = threading.Lock()
         self._closed = False
 
-    def acquire(self, readonly: int) -> Handle:
+    def acquire(self, readonly: int, fixed: tuple[tuple[str, str], ...] = ()) -> Handle:
+        """A handle at this readonly level with these settings (name, SQL literal) fixed."""
+        key = (readonly, fixed)
         with self._lock:
             if self._closed:
                 raise ClickHouseError.of("STD_EXCEPTION", "Server is shutting down")
-            if self._idle[readonly]:
-                return self._idle[readonly].pop()
-        handle = Handle(chdb.connect(self.path), readonly)
+            if self._idle.get(key):
+                return self._idle[key].pop()
+        handle = Handle(chdb.connect(self.path), key)
+        for name, literal in fixed:
+            handle.run(f"SET {name} = {literal}")
         if readonly:
             handle.run(f"SET readonly = {readonly}")
         return handle
 
     def release(self, handle: Handle, reuse: bool = True) -> None:
         with self._lock:
-            if reuse and not self._closed and len(self._idle[handle.readonly]) < self.max_idle:
-                self._idle[handle.readonly].append(handle)
+            idle = self._idle.setdefault(handle.key, [])
+            if reuse and not self._closed and len(idle) < self.max_idle:
+                idle.append(handle)
                 return
         with contextlib.suppress(Exception):
             handle.conn.close()
@@ -322,7 +331,7 @@ class EmbeddedClickHouse:
     async def _query(self, sql: bytes, statement: Statement, options: Options, headers: dict[str, str],
                      user: User) -> Response:
         fmt = statement.output_format or options.default_format
-        handle: Handle | None = await self._run(self.pool.acquire, options.readonly)
+        handle: Handle | None = await self._run(self.pool.acquire, options.readonly, session_settings(user))
         try:
             await self._run(handle.prepare, options.database, options.settings)
             if user.views is not None:

@@ -59,6 +59,11 @@ def _tokens(buf: bytes, final: bool):
             yield kind, start, end, buf[start:end].upper().decode("latin-1") if kind == "word" else ""
 
 
+def tokens(buf: bytes) -> list[tuple[str, str, str]]:
+    """(kind, text, upper-cased word or '') of a whole statement's significant tokens."""
+    return [(kind, buf[start:end].decode("utf-8", "replace"), word) for kind, start, end, word in _tokens(buf, True)]
+
+
 def scan_statement(buf: bytes, final: bool = True) -> Statement:
     """Classify one statement. On a partial buffer it returns as soon as the kind is known, and for
     `INSERT ... FORMAT X` as soon as the data start is known, without looking at the data. On the

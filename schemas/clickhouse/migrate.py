@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from string import Template
 
 from clickhouse_connect.driver.client import Client
 
@@ -38,8 +39,19 @@ def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     return found
 
 
-def migrate(client: Client) -> list[int]:
-    """Apply pending migrations in the client's database; returns the versions applied."""
+def _quote(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def migrate(client: Client, dictionary_user: str = "", dictionary_password: str = "") -> list[int]:
+    """Apply pending migrations in the client's database; returns the versions applied.
+
+    Dictionaries read their source tables as `dictionary_user` (empty: ClickHouse's passwordless
+    `default` user, as on the embedded server)."""
+    credentials = ""
+    if dictionary_user:
+        credentials = f" USER {_quote(dictionary_user)} PASSWORD {_quote(dictionary_password)}"
+    names = {"database": client.command("SELECT currentDatabase()"), "dictionary_credentials": credentials}
     client.command(
         "CREATE TABLE IF NOT EXISTS schema_migrations "
         "(version UInt32, name String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3)) "
@@ -51,7 +63,7 @@ def migrate(client: Client) -> list[int]:
         if migration.version in done:
             continue
         for statement in migration.statements:
-            client.command(statement)
+            client.command(Template(statement).substitute(names))
         client.insert("schema_migrations", [[migration.version, migration.name]], column_names=["version", "name"])
         applied.append(migration.version)
     return applied

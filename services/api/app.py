@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse
 
 from services.api.auth import require_read_token
 from services.api.deps import ClickHouseHolder
-from services.api.routers import ROUTERS
+from services.api.routers import PAGES, ROUTERS
 from services.api.settings import DEFAULT_READ_TOKEN, ApiSettings
 from services.common.clickhouse import connect_migrated
 
@@ -32,6 +32,7 @@ DESCRIPTION = """\
 Insights over Journeyline's touchpoint event log, and the feedback loop (status changes are published as events).
 
 Every `/v1` route needs `Authorization: Bearer <read token>` (one of `READ_TOKENS`).
+`/dashboard` is a page for people: it loads without a token and asks for one before showing data.
 Times are RFC 3339; answers are in UTC.
 """
 
@@ -73,6 +74,8 @@ def create_app(
     for router in ROUTERS:
         v1.include_router(router)
     app.include_router(v1)
+    for page in PAGES:
+        app.include_router(page)
 
     @app.get(
         "/healthz",

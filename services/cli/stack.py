@@ -1,4 +1,5 @@
-"""`journeyline up` and `journeyline load`: the local stack and loading events over HTTP."""
+"""`journeyline up` and `journeyline load`: the local stack and loading events over HTTP
+(`journeyline demo` is the documented way to load demo data; `load --demo` does the same)."""
 from __future__ import annotations
 
 import argparse
@@ -8,8 +9,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     up = subparsers.add_parser("up", help="run the whole stack locally with a demo data load (same as make up)")
     up.add_argument("rest", nargs=argparse.REMAINDER, help="options of deploy.up, e.g. --customers 500")
     up.set_defaults(run=_up)
-    load = subparsers.add_parser("load", help="post a JSONL file of events to ingest, or --demo data")
-    load.add_argument("rest", nargs=argparse.REMAINDER, help="FILE.jsonl | --demo [--customers N] [--url ...]")
+    load = subparsers.add_parser("load", help="post a JSON Lines file of events to ingest")
+    load.add_argument("rest", nargs=argparse.REMAINDER, help="FILE.jsonl [--url URL] [--write-key KEY] ('-': stdin)")
     load.set_defaults(run=_load)
 
 

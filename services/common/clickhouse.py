@@ -35,5 +35,5 @@ def connect_migrated(settings: ClickHouseSettings, **kwargs) -> Client:
     finally:
         admin.close()
     client = connect(settings, **kwargs)
-    migrate(client)
+    migrate(client, settings.clickhouse_dictionary_user, settings.clickhouse_dictionary_password)
     return client

@@ -13,6 +13,7 @@ class KafkaSettings(BaseSettings):
     topic_dead_letter: str = "journeyline.touchpoints.dlq"
     topic_feedback_status: str = "journeyline.feedback-status.v1"
     topic_alerts: str = "journeyline.alerts.v1"
+    topic_identities: str = "journeyline.identities.v1"
     topic_partitions: int = Field(6, ge=1)
     topic_replication: int = Field(1, ge=1)
 
@@ -24,3 +25,7 @@ class ClickHouseSettings(BaseSettings):
     clickhouse_user: str = "default"
     clickhouse_password: str = ""
     clickhouse_database: str = "journeyline"
+    # The identity dictionary reads its source table as this user; empty means ClickHouse's
+    # passwordless `default` (the embedded server). Set it where `default` has a password.
+    clickhouse_dictionary_user: str = ""
+    clickhouse_dictionary_password: str = ""

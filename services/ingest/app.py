@@ -12,23 +12,36 @@ import logging
 import math
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from typing import Annotated, NamedTuple
+from typing import Annotated, NamedTuple, TypeVar
 
+import orjson
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBasic, HTTPBasicCredentials, HTTPBearer
 from pydantic import BaseModel, ValidationError
 
 from deploy.topics import ensure_topics
 from schemas.events import EventBatch
+from schemas.identity import Identify
 from services.common.access_keys import AccessKeyStore, KeyStoreUnavailable, lazy_client
 from services.common.clickhouse import connect
 from services.ingest.producer import BrokerUnavailable, EventProducer
 from services.ingest.rate_limit import TokenBuckets
+from services.ingest.segment.routes import (
+    Outcome,
+    SegmentAccepted,
+    SegmentRequestError,
+    decode_body,
+    looks_like_segment,
+    segment_error_response,
+    segment_router,
+)
+from services.ingest.segment.rules import load_rules
 from services.ingest.settings import IngestSettings
 
 log = logging.getLogger("journeyline.ingest")
+BodyModel = TypeVar("BodyModel", bound=BaseModel)
 
 
 class Accepted(BaseModel):
@@ -63,6 +76,8 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
                if settings.rate_limit_events_per_s > 0 else None)
     max_future = timedelta(hours=settings.max_future_hours)
     bearer = HTTPBearer(auto_error=False)
+    basic = HTTPBasic(auto_error=False)  # Segment SDKs: the write key is the user name
+    rules = load_rules(settings.segment_rules_file)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -81,18 +96,20 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
 
     def caller_of(
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+        user: Annotated[HTTPBasicCredentials | None, Depends(basic)],
     ) -> Caller:
         # A sync dependency: FastAPI runs it in a worker thread, so the ClickHouse lookup never
         # blocks the event loop.
-        if credentials is None:
+        secret = credentials.credentials if credentials is not None else (user.username if user else "")
+        if not secret:
             raise _Unauthorized()
-        given, found = credentials.credentials.encode(), None
+        given, found = secret.encode(), None
         for env_key, caller in env_keys:  # every key compared, whatever matches first
             if hmac.compare_digest(given, env_key) and found is None:
                 found = caller
         if found is None:
             try:
-                key = store.lookup(credentials.credentials, "write")
+                key = store.lookup(secret, "write")
             except KeyStoreUnavailable as exc:
                 raise _KeyStoreDown() from exc
             if key is None:
@@ -103,7 +120,8 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
     @app.exception_handler(_Unauthorized)
     async def _unauthorized(request: Request, exc: _Unauthorized) -> JSONResponse:
         return JSONResponse(
-            {"detail": "a valid write key is required: Authorization: Bearer <write key>"},
+            {"detail": "a valid write key is required: Authorization: Bearer <write key> (or HTTP Basic with "
+                       "the write key as user name, as Segment SDKs send it)"},
             status_code=401,
             headers={"WWW-Authenticate": "Bearer"},
         )
@@ -125,6 +143,10 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
             status_code=429,
             headers={"Retry-After": str(exc.retry_after)},
         )
+
+    @app.exception_handler(SegmentRequestError)
+    async def _segment_refused(request: Request, exc: SegmentRequestError) -> JSONResponse:
+        return segment_error_response(exc)
 
     @app.exception_handler(PayloadTooLarge)
     async def _too_large(request: Request, exc: PayloadTooLarge) -> JSONResponse:
@@ -157,27 +179,70 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
     async def post_events(request: Request, caller: Annotated[Caller, Depends(caller_of)]) -> Accepted:
         """All events are validated first: one invalid event refuses the whole batch (422).
         202 means the broker acknowledged every event (acks=all). 429: the key's events/s limit."""
-        batch = _parse(await _read_limited(request, settings.max_body_bytes), max_future)
-        # Counted after parsing, so Retry-After is exact for this batch; a refused batch takes nothing.
-        if buckets is not None and (wait_s := buckets.take(caller.key_id, len(batch.events))) > 0:
-            raise RateLimited(wait_s)
+        batch = _parse(EventBatch, await _read_limited(request, settings.max_body_bytes), max_future)
+        admit(caller, len(batch.events))
         return Accepted(accepted=await producer.publish(batch.events, caller.source))
+
+    def admit(caller: Caller, events: int) -> None:
+        # Counted after parsing, so Retry-After is exact for this request; a refused one takes nothing.
+        if buckets is not None and (wait_s := buckets.take(caller.key_id, events)) > 0:
+            raise RateLimited(wait_s)
+
+    async def deliver(outcome: Outcome, caller: Caller) -> None:
+        await producer.publish(outcome.events, caller.source)
+        await producer.publish_identities(outcome.links, caller.source)
+        await producer.publish_dead_letters(outcome.dead_letters)
+
+    router, handle_segment = segment_router(
+        caller_of, lambda request: _read_limited(request, settings.max_body_bytes), admit, deliver, rules,
+        settings.segment_default_channel, max_future, settings.max_body_bytes)
+    app.include_router(router)
+
+    @app.post(
+        "/v1/identify",
+        status_code=202,
+        response_model=Accepted,
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Identify"}}},
+            }
+        },
+        responses={200: {"model": SegmentAccepted, "description": "A Segment identify call, accepted"},
+                   400: {}, 401: {}, 413: {}, 422: {}, 429: {}, 503: {}},
+        summary="Link an anonymous visitor to a customer",
+    )
+    async def post_identify(request: Request, caller: Annotated[Caller, Depends(caller_of)]):
+        """From now on, and back to its first event, the anonymous id's events are the customer's
+        in journeys, funnels and metrics. An anonymous id stays with the first customer it was
+        linked to. 202 means the broker acknowledged the link. A Segment identify call (userId,
+        anonymousId, traits) is served here too, told apart by its fields: 200 as Segment answers."""
+        raw = await _read_limited(request, settings.max_body_bytes)
+        encoding = request.headers.get("content-encoding")
+        if encoding or looks_like_segment(_json_or_none(raw)):
+            segment = await handle_segment(request, decode_body(raw, encoding, settings.max_body_bytes), caller)
+            return JSONResponse(segment.model_dump(), status_code=200)
+        identify = _parse(Identify, raw, max_future)
+        admit(caller, 1)
+        await producer.publish_identities([identify], caller.source)
+        return Accepted(accepted=1)
 
     @app.get("/healthz")
     async def healthz() -> JSONResponse:
         ok = await producer.ready()
         return JSONResponse({"status": "ok" if ok else "broker unavailable"}, status_code=200 if ok else 503)
 
-    # Publish EventBatch in the OpenAPI components for the manual body above.
+    # Publish the manually parsed bodies in the OpenAPI components.
     original_openapi = app.openapi
 
     def openapi():
         if app.openapi_schema is None:
             schema = original_openapi()
             components = schema.setdefault("components", {}).setdefault("schemas", {})
-            defs = EventBatch.model_json_schema(ref_template="#/components/schemas/{model}")
-            components.update(defs.pop("$defs", {}))
-            components["EventBatch"] = defs
+            for model in (EventBatch, Identify):
+                defs = model.model_json_schema(ref_template="#/components/schemas/{model}")
+                components.update(defs.pop("$defs", {}))
+                components[model.__name__] = defs
         return app.openapi_schema
 
     app.openapi = openapi
@@ -204,9 +269,16 @@ async def _read_limited(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
-def _parse(body: bytes, max_future: timedelta) -> EventBatch:
+def _json_or_none(raw: bytes):
     try:
-        return EventBatch.model_validate_json(body, context={"max_future": max_future})
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _parse(model: type[BodyModel], body: bytes, max_future: timedelta) -> BodyModel:
+    try:
+        return model.model_validate_json(body, context={"max_future": max_future})
     except ValidationError as exc:
         # FastAPI's own 422 shape, with loc rooted at the body.
         errors = exc.errors(include_url=False)

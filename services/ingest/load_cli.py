@@ -1,7 +1,8 @@
 """Command line for the loader: send demo events or a JSON Lines file to the ingest service.
 
-    python -m services.ingest.loader --demo --customers 300 [--url URL] [--write-key KEY]
+    python -m services.ingest.loader --demo --customers 300 [--now ISO] [--url URL] [--write-key KEY]
     python -m services.ingest.loader FILE.jsonl            # one event JSON per line; "-" = stdin
+    python -m services.ingest.loader FILE.csv              # one event per row, see csv_events.py
 
 ``--url`` and ``--write-key`` default to $INGEST_URL and $JOURNEYLINE_WRITE_KEY, else
 http://127.0.0.1:8080 and dev-write-key. How responses are handled: :mod:`services.ingest.loader`.
@@ -16,11 +17,13 @@ import argparse
 import os
 import sys
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from typing import Any
 
 import orjson
 from rich.console import Console
 
+from services.ingest.csv_events import CsvEvents
 from services.ingest.loader import (
     MAX_BATCH_EVENTS,
     LoadError,
@@ -63,10 +66,13 @@ def _parser() -> argparse.ArgumentParser:
         description="Post touchpoint events to the Journeyline ingest service.",
     )
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("file", nargs="?", help="JSON Lines file, one event per line ('-' reads stdin)")
+    source.add_argument("file", nargs="?", help="JSON Lines file, one event per line ('-' reads stdin), "
+                        "or a .csv file with a header row of event fields")
     source.add_argument("--demo", action="store_true", help="generate and send demo events")
     parser.add_argument("--customers", type=int, default=300, help="demo customers (default 300)")
     parser.add_argument("--seed", type=int, default=7, help="demo random seed (default 7)")
+    parser.add_argument("--now", type=datetime.fromisoformat, default=None,
+                        help="demo events cover the 90 days before this ISO time (default: now)")
     parser.add_argument(
         "--url", default=os.environ.get("INGEST_URL") or DEFAULT_URL, help="ingest base URL (env INGEST_URL)"
     )
@@ -92,14 +98,14 @@ def main(argv: list[str] | None = None) -> int:
     out = Console(highlight=False, soft_wrap=True)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
 
-    jsonl: _JsonLines | None = None
+    jsonl: _JsonLines | CsvEvents | None = None
     handle = None
     total: int | None = None
     try:
         if args.demo:
             from services.ingest.demo import generate
 
-            demo = generate(customers=args.customers, seed=args.seed)
+            demo = generate(customers=args.customers, seed=args.seed, now=args.now)
             events: Iterable[Any] = demo
             label = f"{len(demo):,} demo events for {args.customers} customers (seed {args.seed})"
         else:
@@ -107,13 +113,17 @@ def main(argv: list[str] | None = None) -> int:
                 handle = sys.stdin
             else:
                 try:
-                    handle = open(args.file, encoding="utf-8", errors="replace")
+                    handle = open(args.file, encoding="utf-8", errors="replace", newline="")
                 except OSError as exc:
                     err.print(f"[red]error:[/] cannot read {args.file}: {exc.strerror or exc}")
                     return 1
                 total = sum(1 for line in handle if line.strip())
                 handle.seek(0)
-            jsonl = _JsonLines(handle)
+            if args.file.lower().endswith(".csv"):
+                total = None if total is None else max(total - 1, 0)  # the header row
+                jsonl = CsvEvents(handle)
+            else:
+                jsonl = _JsonLines(handle)
             events = jsonl
             label = args.file
         err.print(f"Loading {label} into {events_url(args.url)}")

@@ -8,7 +8,8 @@ from datetime import datetime, timezone
 import orjson
 from pydantic import AwareDatetime, TypeAdapter
 
-from schemas.events import TouchpointEvent
+from schemas.events import RecordedEvent, TouchpointEvent
+from schemas.identity import IdentityLink, RecordedIdentify
 from services.common.kafka_producer import BROKER_ERRORS, BrokerUnavailable, LazyProducer
 from services.common.partitioner import partition_for
 from services.ingest.batching import PartitionBatcher
@@ -38,28 +39,53 @@ class EventProducer:
             max_batch_size=settings.kafka_max_batch_bytes,
             request_timeout_ms=settings.kafka_request_timeout_ms,
         )
-        self._batcher: PartitionBatcher | None = None
+        self._batchers: dict[str, PartitionBatcher] = {}
 
     async def publish(self, events: Sequence[TouchpointEvent], source: str) -> int:
-        """Send every event keyed by customer_id; returns once all are acknowledged."""
+        """Send every event keyed by its identity key; returns once all are acknowledged."""
+        received_at = datetime.now(timezone.utc)
+        tail = record_tail(received_at, source)
+        records = []
+        for event in events:
+            key = event.identity_key
+            if key == event.customer_id:  # its JSON is the recorded event's, but for the tail
+                value = event.model_dump_json(exclude_none=True).encode()[:-1] + tail
+            else:  # anonymous: the recorded event carries the identity key in customer_id
+                value = RecordedEvent.model_construct(
+                    **{**event.__dict__, "customer_id": key}, received_at=received_at, source=source
+                ).model_dump_json(exclude_none=True).encode()
+            records.append((key.encode(), value))
+        await self._send_all(self._settings.topic_touchpoints, records)
+        return len(events)
+
+    async def publish_identities(self, links: Sequence[IdentityLink], source: str) -> None:
+        """Send each link keyed by anonymous_id, so one id's links keep their order."""
+        received_at = datetime.now(timezone.utc)
+        records = [(link.anonymous_id.encode(), RecordedIdentify.model_construct(
+            **link.__dict__, received_at=received_at, source=source).model_dump_json().encode())
+            for link in links]
+        await self._send_all(self._settings.topic_identities, records)
+
+    async def publish_dead_letters(self, records: Sequence[tuple[bytes, bytes]]) -> None:
+        """Refused calls, already in the dead-letter envelope, for `journeyline dlq`."""
+        await self._send_all(self._settings.topic_dead_letter, list(records))
+
+    async def _send_all(self, topic: str, records: list[tuple[bytes, bytes]]) -> None:
+        """Append every record to its partition's shared batch (batching.py); returns once all are
+        acknowledged."""
+        if not records:
+            return
         producer = await self._producer.get()
-        topic = self._settings.topic_touchpoints
-        if self._batcher is None or self._batcher.producer is not producer:
-            self._batcher = PartitionBatcher(producer, topic)
-        batcher = self._batcher
-        tail = record_tail(datetime.now(timezone.utc), source)
+        batcher = self._batchers.get(topic)
+        if batcher is None or batcher.producer is not producer:
+            batcher = self._batchers[topic] = PartitionBatcher(producer, topic)
         try:
             async with asyncio.timeout(self._settings.produce_timeout_s):
                 partitions = sorted(await producer.partitions_for(topic))
-                acked = {
-                    batcher.append(partition_for(key := event.customer_id.encode(), partitions), key,
-                                   event.model_dump_json(exclude_none=True).encode()[:-1] + tail)
-                    for event in events
-                }
+                acked = {batcher.append(partition_for(key, partitions), key, value) for key, value in records}
                 await asyncio.gather(*acked)
         except BROKER_ERRORS as exc:
             raise BrokerUnavailable(str(exc) or type(exc).__name__) from exc
-        return len(events)
 
     async def ready(self) -> bool:
         try:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from schemas.events import MAX_BATCH_EVENTS
+from schemas.events import MAX_BATCH_EVENTS, Channel
 from services.common.settings import ClickHouseSettings, KafkaSettings
 
 
@@ -33,6 +33,11 @@ class IngestSettings(KafkaSettings, ClickHouseSettings):
     create_topics: bool = True
     # Events dated further ahead than this are refused (clock errors, not real touchpoints).
     max_future_hours: float = Field(24.0, gt=0)
+
+    # Segment-compatible endpoints (services/ingest/segment): event-name rules, replacing the built-in
+    # default_rules.yaml, and the channel of calls whose properties, rule and context name none.
+    segment_rules_file: str | None = None
+    segment_default_channel: Channel = Channel.web
 
     def key_sources(self) -> dict[str, str]:
         pairs = {}

@@ -6,13 +6,14 @@ import logging
 
 def main() -> None:
     from deploy.topics import ensure_topics
-    from services.processors import agent, alerts, feedback  # importing registers the agents
+    from services.processors import agent, alerts, feedback, identify_agent  # importing registers the agents
     from services.processors.app import app, settings
 
     logging.getLogger("kafka").setLevel(logging.WARNING)
     ensure_topics(settings)
     agent.sink()  # migrate and connect before consuming
     feedback.sink()
+    identify_agent.sink()
     alerts.alerts()
     app.main_argv = None
     from faust.worker import Worker

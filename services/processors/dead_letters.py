@@ -9,7 +9,9 @@ keyed like the original record.
 * `replay_dead_letters`: from the group's committed offsets to the end of the topic, validate
   each value again with RecordedEvent (as the processor does) and re-publish the ones that now
   validate to the touchpoint topic, keyed by their customer_id (the topic's contract, and the
-  original key of every record ingest produced). The others are reported with today's reason.
+  original key of every record ingest produced). Segment calls ingest could not map (topic
+  `segment:<path>`) are mapped again with today's rules, so adding a rule and replaying recovers
+  them. The others are reported with today's reason.
   The group's offsets are committed after the re-published records are acknowledged, so a
   dead letter is examined, and replayed, once across runs. Were a run to die between the two,
   the next run would publish those records again and the processor would count them once
@@ -21,6 +23,7 @@ import heapq
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 
 import orjson
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -28,9 +31,12 @@ from kafka.structs import OffsetAndMetadata
 from pydantic import ValidationError
 
 from schemas.events import RecordedEvent
+from schemas.identity import RecordedIdentify
 from services.common.settings import KafkaSettings
+from services.ingest.segment.rules import load_rules
 
 REPLAY_GROUP = "journeyline-dlq-replay"
+SEGMENT_PREFIX = "segment:"  # envelopes ingest wrote for Segment calls it could not map
 READ_STALL_S = 30.0  # give up when the topic's end is not reached and nothing arrives this long
 CONNECT_TIMEOUT_S = 10.0  # an operator waiting on a stopped broker wants the message soon
 
@@ -47,6 +53,7 @@ class DeadLetter:
     source_offset: int | None
     value: str
     pending: bool = True    # not yet examined by a replay run
+    source: str = "default"  # write key source, for calls ingest dead-lettered itself
 
     @classmethod
     def parse(cls, message, pending: bool) -> DeadLetter:
@@ -63,7 +70,7 @@ class DeadLetter:
         return cls(message.partition, message.offset, message.timestamp, key or str(envelope.get("key", "")),
                    str(envelope.get("reason", "")), str(envelope.get("topic", "")),
                    _int_or_none(envelope.get("partition")), _int_or_none(envelope.get("offset")),
-                   envelope["value"], pending)
+                   envelope["value"], pending, str(envelope.get("source") or "default"))
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -85,6 +92,46 @@ class ReplayReport:
             "replayed": [{**d.as_dict(), "event_id": event_id} for d, event_id in self.replayed],
             "invalid": [{**d.as_dict(), "error": error} for d, error in self.invalid],
         }
+
+
+@dataclass(frozen=True)
+class Revived:
+    """Where a dead letter that is valid now goes again."""
+
+    topic: str
+    key: bytes
+    value: bytes
+    event_id: str
+
+
+def revive(letter: DeadLetter, settings: KafkaSettings) -> Revived:
+    """The record to publish again for a dead letter; ValueError with today's reason if none."""
+    if letter.source_topic.startswith(SEGMENT_PREFIX):
+        return _revive_segment(letter, settings)
+    event = validate(letter)
+    return Revived(settings.topic_touchpoints, event.customer_id.encode(), letter.value.encode(), event.event_id)
+
+
+def _revive_segment(letter: DeadLetter, settings: KafkaSettings) -> Revived:
+    # A Segment call ingest could not map: map it again with today's rules (SEGMENT_RULES_FILE).
+    from services.ingest.segment.mapping import map_call
+    from services.ingest.settings import IngestSettings
+
+    ingest = IngestSettings()
+    mapped = map_call(orjson.loads(letter.value), load_rules(ingest.segment_rules_file),
+                      ingest.segment_default_channel, timedelta(hours=ingest.max_future_hours))
+    now = datetime.now(timezone.utc)
+    if mapped.event is not None:
+        key = mapped.event.identity_key
+        record = RecordedEvent.model_construct(**{**mapped.event.__dict__, "customer_id": key},
+                                               received_at=now, source=letter.source)
+        return Revived(settings.topic_touchpoints, key.encode(),
+                       record.model_dump_json(exclude_none=True).encode(), record.event_id)
+    if mapped.link is not None:
+        link = RecordedIdentify.model_construct(**mapped.link.__dict__, received_at=now, source=letter.source)
+        return Revived(settings.topic_identities, link.anonymous_id.encode(), link.model_dump_json().encode(),
+                       letter.key)
+    raise ValueError(mapped.dead_letter)
 
 
 def validate(letter: DeadLetter) -> RecordedEvent:
@@ -177,18 +224,17 @@ def replay_dead_letters(settings: KafkaSettings, dry_run: bool = False) -> Repla
         for message in _read(consumer, committed, end):
             letter = DeadLetter.parse(message, pending=True)
             try:
-                event = validate(letter)
+                revived = revive(letter, settings)
             except ValueError as exc:
                 report.invalid.append((letter, str(exc)))
                 continue
-            report.replayed.append((letter, event.event_id))
+            report.replayed.append((letter, revived.event_id))
             if not dry_run:
                 if producer is None:
                     producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers.split(","),
                                              acks="all", client_id="journeyline-dlq-replay",
                                              bootstrap_timeout_ms=int(CONNECT_TIMEOUT_S * 1000))
-                sent.append(producer.send(settings.topic_touchpoints, key=event.customer_id.encode(),
-                                          value=letter.value.encode()))
+                sent.append(producer.send(revived.topic, key=revived.key, value=revived.value))
         if dry_run:
             return report
         if producer is not None:

@@ -13,7 +13,6 @@ they are read from `events` (services/api/queries/feedback.py).
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from schemas.feedback import StatusChange
 from services.common.clickhouse import connect_migrated
 from services.processors.app import app, settings
 from services.processors.feedback_projection import CURRENT_COLUMNS
+from services.processors.retry import write_until_taken
 
 log = logging.getLogger("journeyline.feedback")
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -73,18 +73,9 @@ class StatusSink:
         self._max_backoff_s = max_backoff_s
 
     async def write(self, changes: Sequence[Change]) -> None:
-        if not changes:
-            return
-        backoff = 0.2
-        while True:
-            try:
-                await asyncio.to_thread(self._insert, changes)
-                return
-            except Exception as exc:  # any ClickHouse or network failure: wait and retry
-                log.warning("ClickHouse write of %d status changes failed (%s); retrying in %.1fs",
-                            len(changes), exc, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self._max_backoff_s)
+        if changes:
+            await write_until_taken(lambda _: self._insert(changes), f"{len(changes)} status changes",
+                                    self._max_backoff_s)
 
     def _insert(self, changes: Sequence[Change]) -> None:
         present = {row[0] for row in self._client.query(

@@ -1,7 +1,6 @@
 """Columnar, retried writes of a batch to ClickHouse: raw events first, then projections."""
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Sequence
@@ -13,12 +12,14 @@ import orjson
 from clickhouse_connect.driver.client import Client
 
 from schemas.events import STAGES, RecordedEvent
+from services.processors.identity import IdentitySink, event_links
 from services.processors.journey import JourneyState
+from services.processors.retry import write_until_taken
 
 log = logging.getLogger("journeyline.sink")
 
 EVENT_COLUMNS = (
-    "event_id", "customer_id", "stage", "channel", "touchpoint", "event", "occurred_at",
+    "event_id", "customer_id", "anonymous_id", "stage", "channel", "touchpoint", "event", "occurred_at",
     "received_at", "properties", "revenue", "currency", "nps", "csat", "ces", "rating",
     "comment", "source", "kafka_partition", "kafka_offset",
 )
@@ -44,7 +45,7 @@ def event_rows(consumed: Sequence[Consumed]) -> list[list]:
     for item in consumed:
         e, fb = item.event, item.event.feedback
         rows.append([
-            e.event_id, e.customer_id, e.stage.value, e.channel.value, e.touchpoint, e.event,
+            e.event_id, e.customer_id, e.anonymous_id or "", e.stage.value, e.channel.value, e.touchpoint, e.event,
             e.occurred_at.astimezone(timezone.utc), e.received_at.astimezone(timezone.utc),
             orjson.dumps(e.properties).decode(),
             None if e.revenue is None else Decimal(str(e.revenue)),
@@ -71,6 +72,7 @@ class ClickHouseSink:
     def __init__(self, client: Client, max_backoff_s: float = 10.0):
         self._client = client
         self._max_backoff_s = max_backoff_s
+        self._links = IdentitySink(client, max_backoff_s)
         self.batches = 0
 
     async def write(
@@ -85,18 +87,13 @@ class ClickHouseSink:
             return
         events = event_rows(consumed)
         journeys, stages = journey_rows(states, time.time_ns())
-        backoff = 0.2
-        while True:
-            try:
-                await asyncio.to_thread(self._insert, events, journeys, stages, maybe_written)
-                self.batches += 1
-                return
-            except Exception as exc:  # any ClickHouse or network failure: wait and retry
-                log.warning("ClickHouse write of %d events failed (%s); retrying in %.1fs",
-                            len(events), exc, backoff)
-                maybe_written = True
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self._max_backoff_s)
+        links = self._links.new(event_links(consumed))
+        await write_until_taken(
+            lambda attempt: self._insert(events, journeys, stages, maybe_written or attempt > 0),
+            f"{len(events)} events", self._max_backoff_s)
+        if links:
+            await self._links.write(links)
+        self.batches += 1
 
     def _insert(self, events: list[list], journeys: list[list], stages: list[list], maybe_written: bool) -> None:
         if events and maybe_written:

@@ -69,9 +69,10 @@ def _matches(stage: str, wanted: str) -> bool:
 
 
 def retention(events: Iterable[Event], start: datetime, end: datetime, interval: str, periods: int,
-              cohort_stage: str, return_stage: str, now: datetime) -> list[dict[str, Any]]:
+              cohort_stage: str, return_stage: str, now: datetime, channel: str | None = None
+              ) -> list[dict[str, Any]]:
     """[{cohort_start, customers, retained}] as GET /v1/retention defines them."""
-    per_customer = unique_events(events)
+    per_customer = unique_events(e for e in events if channel in (None, e.get("channel", "web")))
     cohort_of: dict[str, datetime] = {}
     for customer, evs in per_customer.items():
         firsts = [t for t, s in evs if _matches(s, cohort_stage)]
@@ -169,7 +170,8 @@ def event_data(draw, make_event):
     events, copies = [], []
     for customer in CUSTOMERS[: draw(st.integers(1, len(CUSTOMERS)))]:
         for _ in range(draw(st.integers(0, 6))):
-            e = make_event(customer, draw(STAGE_CHOICES), draw(st.sampled_from(pool)))
+            e = make_event(customer, draw(STAGE_CHOICES), draw(st.sampled_from(pool)),
+                           channel=draw(st.sampled_from(["web", "web", "app"])))
             events.append(e)
             copies += [e] * draw(st.integers(0, 1))
     physical = events + copies

@@ -13,11 +13,9 @@ import re
 import warnings
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta, timezone
-from decimal import Decimal
 from typing import Any
 
 import clickhouse_connect
-import orjson
 import pytest
 from clickhouse_connect.driver.client import Client
 
@@ -25,6 +23,8 @@ from schemas.clickhouse.migrate import create_database, migrate
 from schemas.events import RecordedEvent
 from services.api.app import create_app
 from services.api.settings import ApiSettings
+from services.processors.sink import EVENT_COLUMNS as SINK_EVENT_COLUMNS
+from services.processors.sink import Consumed, event_rows
 
 with warnings.catch_warnings():
     # Starlette suggests httpx2 for its TestClient; the project pins httpx, which works.
@@ -35,11 +35,7 @@ TOKEN = "test-read-token"
 OTHER_TOKEN = "second-read-token"
 UTC = timezone.utc
 
-EVENT_COLUMNS = [
-    "event_id", "customer_id", "stage", "channel", "touchpoint", "event", "occurred_at", "received_at",
-    "properties", "revenue", "currency", "nps", "csat", "ces", "rating", "comment", "source",
-    "kafka_partition", "kafka_offset",
-]
+EVENT_COLUMNS = list(SINK_EVENT_COLUMNS)
 
 _ids = itertools.count(1)
 
@@ -78,29 +74,8 @@ def event_row(event: dict[str, Any], offset: int = 0) -> list[Any]:
     if isinstance(occurred, str):
         occurred = datetime.fromisoformat(occurred.replace("Z", "+00:00"))
     data.setdefault("received_at", occurred + timedelta(seconds=1))
-    ev = RecordedEvent.model_validate(data)
-    feedback = ev.feedback
-    return [
-        ev.event_id,
-        ev.customer_id,
-        ev.stage.value,
-        ev.channel.value,
-        ev.touchpoint,
-        ev.event,
-        ev.occurred_at.astimezone(UTC),
-        ev.received_at.astimezone(UTC),
-        orjson.dumps(ev.properties).decode(),
-        None if ev.revenue is None else Decimal(str(ev.revenue)),
-        ev.currency or "",
-        feedback.nps if feedback else None,
-        feedback.csat if feedback else None,
-        feedback.ces if feedback else None,
-        feedback.rating if feedback else None,
-        (feedback.comment or "") if feedback else "",
-        ev.source,
-        0,
-        offset,
-    ]
+    # The processors' own row builder, so the tests read what the pipeline writes.
+    return event_rows([Consumed(RecordedEvent.model_validate(data), 0, offset)])[0]
 
 
 class EventWriter:
@@ -116,6 +91,8 @@ class EventWriter:
 
     def truncate(self) -> None:
         self.client.command("TRUNCATE TABLE events")
+        self.client.command("TRUNCATE TABLE identities")
+        self.client.command("SYSTEM RELOAD DICTIONARY identity_links")
 
 
 @pytest.fixture(scope="session")

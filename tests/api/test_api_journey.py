@@ -92,6 +92,7 @@ def test_event_format(api, events):
     assert by_id["pos-12-000187"] == {
         "event_id": "pos-12-000187",
         "customer_id": "c1",
+        "anonymous_id": None,
         "stage": "purchase",
         "channel": "pos",
         "touchpoint": "store_12_pos",

@@ -74,6 +74,18 @@ def test_nps_bands_groups_and_weekly_series(api, events):
     assert body["group_by"] == "channel" and body["interval"] == "week"
 
 
+def test_channel_filter_counts_only_that_channels_responses(api, events):
+    events.insert([nps_event("c1", "web", d(2016, 3, 1), 10), nps_event("c2", "app", d(2016, 3, 1), 2),
+                   nps_event("c3", "app", d(2016, 3, 8), 9), nps_event("c3", "pos", d(2016, 3, 8), 0)])
+    body = metric(api, "nps", channel="app", interval="week", group_by="channel")
+    assert (body["score"], body["responses"], body["promoters"], body["detractors"]) == (0.0, 2, 1, 1)
+    assert [g["group"] for g in body["groups"]] == ["app"]
+    assert [(p["responses"], p["score"]) for p in body["series"]] == [(1, -100.0), (1, 100.0)]
+    assert metric(api, "nps")["responses"] == 4
+    bad = api.get("/v1/metrics/csat", params={**RANGE, "channel": "fax"})
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["query", "channel"]
+
+
 def test_csat_top_two_box_and_mean_round_half_away_from_zero(api, events):
     scores = [5, 5, 5, 4, 4, 4, 3, 3]  # mean 33 / 8 = 4.125: 4.13 (half-even would give 4.12)
     evs = [make_event(f"c{i}", "use", d(2016, 3, 1, i), feedback={"csat": s}) for i, s in enumerate(scores)]
@@ -152,14 +164,15 @@ def test_needs_the_read_token(api):
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(data=ref.event_data(make_event), time_range=ref.ranges(), name=st.sampled_from(["nps", "csat", "ces"]),
        group_by=st.sampled_from(["none", "channel", "touchpoint", "stage"]),
-       interval=st.sampled_from(["none", "day", "week", "month"]))
-def test_matches_reference(api, events, data, time_range, name, group_by, interval):
+       interval=st.sampled_from(["none", "day", "week", "month"]), channel=st.sampled_from([None, "pos", "app"]))
+def test_matches_reference(api, events, data, time_range, name, group_by, interval, channel):
     unique, batches = data
     start, end = time_range
     events.truncate()
     for batch in batches:
         events.insert(batch)
-    body = metric(api, name, start=ref.iso(start), end=ref.iso(end), group_by=group_by, interval=interval)
+    only = {"channel": channel} if channel else {}
+    body = metric(api, name, start=ref.iso(start), end=ref.iso(end), group_by=group_by, interval=interval, **only)
     physical = [e for batch in batches for e in batch]
-    assert figures(body) == ref.scores(physical, name, start, end, group_by, interval)
-    assert figures(body) == ref.scores(unique, name, start, end, group_by, interval)
+    assert figures(body) == ref.scores(physical, name, start, end, group_by, interval, channel)
+    assert figures(body) == ref.scores(unique, name, start, end, group_by, interval, channel)

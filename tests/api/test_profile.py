@@ -84,6 +84,8 @@ def test_profile_of_a_regular(api, events):
         # NPS 5 with a comment; CSAT 2; CES 3. Not: CSAT 4, rating 5.
         "feedback_items": 3,
         "open_feedback_items": 3,
+        "anonymous_ids": [],
+        "traits": {},
     }
     assert body == ref.profile([*evs, *evs[1:3]], "cx-ann")
 

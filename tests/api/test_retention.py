@@ -34,7 +34,7 @@ def retention(api, inserted: list[dict[str, Any]], **params: Any) -> list[dict[s
     body = response.json()
     q = RetentionQuery.model_validate(params)
     expected = ref.retention(inserted, q.start, q.end, q.interval.value, q.periods, q.cohort_stage.value,
-                             q.return_stage.value, datetime.now(UTC))
+                             q.return_stage.value, datetime.now(UTC), q.channel and q.channel.value)
     assert_same(body["cohorts"], expected)
     return body["cohorts"]
 
@@ -122,6 +122,21 @@ def test_days_and_response_echo(api, events):
     assert body["cohorts"][0]["retention_rate"] == [0.0, 0.0, 0.0]
 
 
+def test_channel_filter_reads_only_that_channel(api, events):
+    evs = [
+        make_event("a", "purchase", d(2023, 1, 2), channel="web"),
+        make_event("a", "purchase", d(2023, 1, 9), channel="app"),  # a's first app purchase: cohort 01-09
+        make_event("a", "purchase", d(2023, 1, 16), channel="app"),
+        make_event("b", "purchase", d(2023, 1, 3), channel="app"),
+    ]
+    events.insert(evs)
+    window = {"start": d(2023, 1, 2), "end": d(2023, 1, 16), "interval": "week", "periods": 3}
+    assert summary(retention(api, evs, **window)) == [("2023-01-02T00:00:00Z", 2, [2, 1, 1]),
+                                                      ("2023-01-09T00:00:00Z", 0, [0, 0, 0])]
+    assert summary(retention(api, evs, **window, channel="app")) == [("2023-01-02T00:00:00Z", 1, [1, 0, 0]),
+                                                                     ("2023-01-09T00:00:00Z", 1, [1, 1, 0])]
+
+
 def test_intervals_after_now_are_left_out(chdb, events):
     evs = [make_event("i", "purchase", d(2023, 6, 1, 9)), make_event("i", "purchase", d(2023, 6, 2, 9)),
            make_event("j", "purchase", d(2023, 6, 2, 10)), make_event("i", "purchase", d(2023, 6, 3, 9))]
@@ -182,7 +197,7 @@ def test_openapi_documents_the_route(api):
     spec = api.get("/openapi.json").json()
     assert spec["components"]["schemas"]["RetentionResponse"]["examples"]
     params = {p["name"] for p in spec["paths"]["/v1/retention"]["get"]["parameters"]}
-    assert params == {"start", "end", "interval", "periods", "cohort_stage", "return_stage"}
+    assert params == {"start", "end", "interval", "periods", "cohort_stage", "return_stage", "channel"}
 
 
 STAGE_FILTERS = st.sampled_from([None, "any", "purchase", "awareness", "use"])
@@ -192,9 +207,9 @@ STAGE_FILTERS = st.sampled_from([None, "any", "purchase", "awareness", "use"])
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(data=ref.event_data(make_event), start=ref.instants(), length=ref.instants(), now=ref.instants(),
        interval=st.sampled_from(["day", "week", "month"]), periods=st.integers(1, 6),
-       cohort_stage=STAGE_FILTERS, return_stage=STAGE_FILTERS)
+       cohort_stage=STAGE_FILTERS, return_stage=STAGE_FILTERS, channel=st.sampled_from([None, "app"]))
 def test_matches_reference(api, chdb, events, data, start, length, now, interval, periods, cohort_stage,
-                           return_stage):
+                           return_stage, channel):
     unique, batches = data
     events.truncate()
     for batch in batches:
@@ -205,10 +220,12 @@ def test_matches_reference(api, chdb, events, data, start, length, now, interval
         params["cohort_stage"] = cohort_stage
     if return_stage:
         params["return_stage"] = return_stage
+    if channel:
+        params["channel"] = channel
     physical = [e for batch in batches for e in batch]
     retention(api, physical, **params)  # clock: now, after all the data
     # a clock inside the data: later intervals are left out
     q = RetentionQuery.model_validate(params)
     got = RetentionQueryRunner(chdb, q, now=now).run().model_dump(mode="json")["cohorts"]
     assert_same(got, ref.retention(unique, q.start, q.end, interval, periods, q.cohort_stage.value,
-                                   q.return_stage.value, now))
+                                   q.return_stage.value, now, channel))

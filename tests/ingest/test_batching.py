@@ -33,6 +33,8 @@ EVENTS = [
      "revenue": 4.2, "currency": "EUR", "feedback": {"nps": 3, "comment": "slow \"queue\" ünïcode"}},
     {"event_id": "b-2", "customer_id": "c-2", "stage": "awareness", "channel": "web", "touchpoint": "home",
      "event": "page_viewed", "occurred_at": "2014-03-01T10:00:00Z"},
+    {"event_id": "b-3", "customer_id": "c-3", "anonymous_id": "device-9", "stage": "awareness", "channel": "app",
+     "touchpoint": "app_home", "event": "app_opened", "occurred_at": "2014-03-01T10:00:00Z"},
 ]
 
 

@@ -19,7 +19,7 @@ BASE_TABLES = ("events", "journeys", "journey_stages", "access_keys", "schema_mi
 EVENT = {"event_id": "sec-bi-1", "customer_id": "sec-bi-cust-1", "stage": "purchase", "channel": "pos",
          "touchpoint": "store_7_pos", "event": "order_completed", "occurred_at": "2019-05-02T10:00:00Z",
          "revenue": 19.9, "currency": "EUR", "properties": {"basket": 3}}
-BI_EVENT_COLUMNS = ["event_id", "customer_id", "stage", "channel", "touchpoint", "event", "occurred_at",
+BI_EVENT_COLUMNS = ["event_id", "customer_id", "anonymous_id", "stage", "channel", "touchpoint", "event", "occurred_at",
                     "received_at", "properties", "revenue", "currency", "nps", "csat", "ces", "rating", "comment",
                     "source"]
 
@@ -86,7 +86,7 @@ def test_views_and_their_columns_are_documented(clickhouse):
     assert set(tables) == set(BI_VIEWS) and all(tables.values())
     columns = clickhouse.query("SELECT table, name, comment FROM system.columns WHERE database = 'journeyline' "
                                "AND table IN {names:Array(String)}", parameters={"names": list(BI_VIEWS)}).result_rows
-    assert len(columns) == len(BI_EVENT_COLUMNS) + 5 + 3
+    assert len(columns) == len(BI_EVENT_COLUMNS) + 5 + 3 + 17 + 7  # events, journeys, funnel, feedback, NPS
     assert [(t, c) for t, c, comment in columns if not comment] == []
 
 
@@ -139,8 +139,20 @@ READS = [
     "SELECT * FROM numbers(10)",
     "SELECT dictGet('journeyline.keys', 'hash', 1)",
     "SELECT joinGet('journeyline.access_keys', 'hash', 'x')",
-    "SELECT * FROM system.tables",
     "SELECT * FROM system.query_log",
+    "SELECT * FROM system.tables SETTINGS additional_table_filters = {}",
+    "SELECT name FROM system.tables WHERE name IN (SELECT hash FROM access_keys)",
+    "SHOW TABLES WHERE name IN (SELECT hash FROM access_keys)",
+    "SHOW TABLES LIKE 'bi%' SETTINGS additional_table_filters = {}",
+    "SHOW PROCESSLIST",
+    "SHOW DICTIONARIES",
+    "SHOW COLUMNS FROM access_keys",
+    "DESCRIBE (SELECT * FROM access_keys)",
+    "DESCRIBE remote('127.0.0.1', journeyline.access_keys)",
+    "DESCRIBE system.tables",
+    "EXISTS TABLE access_keys",
+    "EXISTS DICTIONARY identity_links",
+    "EXISTS DATABASE system",
     "SELECT * FROM INFORMATION_SCHEMA.tables",
     "DESCRIBE TABLE access_keys",
     "SHOW CREATE TABLE access_keys",
@@ -156,6 +168,20 @@ def test_bi_cannot_read_anything_else(stack, seeded, sql):
     assert response.status_code in (403, 500), (response.status_code, response.text)
     assert response.headers["x-clickhouse-exception-code"] in ("497", "164")  # ACCESS_DENIED, READONLY
     assert not any(h in response.text for h in seeded["hashes"])
+
+
+def test_bi_sees_only_the_views_when_browsing(stack, bi):
+    """What BI tools read before they query (Superset, Metabase, Grafana), filtered to the views."""
+    assert [r[0] for r in bi.query("SHOW TABLES").result_rows] == sorted(BI_VIEWS)
+    assert [r[0] for r in bi.query('SHOW TABLES FROM "journeyline"').result_rows] == sorted(BI_VIEWS)
+    assert [r[0] for r in bi.query("SHOW DATABASES").result_rows] == ["journeyline"]
+    assert sorted(r[0] for r in bi.query("SELECT name FROM system.tables").result_rows) == sorted(BI_VIEWS)
+    assert {r[0] for r in bi.query("SELECT DISTINCT table FROM system.columns").result_rows} == set(BI_VIEWS)
+    assert [r[0] for r in bi.query('DESC TABLE "journeyline"."bi_events"').result_rows] == BI_EVENT_COLUMNS
+    assert bi.query("EXISTS TABLE bi_nps_daily").result_rows == [(1,)]
+    assert bi.query("EXISTS DATABASE journeyline").result_rows == [(1,)]
+    response = raw(stack, "SELECT count() FROM system.tables", additional_table_filters="{}")
+    assert response.headers["x-clickhouse-exception-code"] == "164"  # the filter cannot be lifted
 
 
 def test_bi_cannot_read_a_table_named_by_a_query_parameter(bi):

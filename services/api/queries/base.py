@@ -31,6 +31,15 @@ from schemas.events import STAGES
 STAGE_COUNT = len(STAGES)
 STAGE_ORDINAL: dict[str, int] = {stage: i + 1 for i, stage in enumerate(STAGES)}
 
+# One person's events in `person_events` (the event log with anonymous visitors resolved to the
+# customer they were first linked to; migration 0005_identity.sql). The IN list, their own key and
+# their linked anonymous keys, is on the sorting key's prefix, so only those granules are read;
+# the equality keeps out an anonymous id that someone else claimed first. Binds {customer_id}.
+PERSON_FILTER = (
+    "identity_key IN (SELECT {customer_id:String} UNION ALL SELECT concat('anon:', anonymous_id) "
+    "FROM identities WHERE customer_id = {customer_id:String}) AND customer_id = {customer_id:String}"
+)
+
 UTC = timezone.utc
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

@@ -78,7 +78,7 @@ FROM
     FROM
     (
         SELECT customer_id, toUnixTimestamp64Milli(occurred_at) AS ms
-        FROM events
+        FROM person_events
         WHERE (occurred_at > fromUnixTimestamp64Milli({start_ms:Int64} - {window_ms:Int64}, 'UTC')
                AND occurred_at <= fromUnixTimestamp64Milli({start_ms:Int64}, 'UTC'))
            OR (occurred_at > fromUnixTimestamp64Milli({end_ms:Int64} - {window_ms:Int64}, 'UTC')

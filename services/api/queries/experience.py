@@ -16,6 +16,7 @@ Semantics (tests/api/experience_reference.py is the executable spec):
   is good, must not send it as ces.)
 * Rounding, from the exact integer counts, half away from zero: percentages and NPS to 1
   decimal, means to 2 decimals. Scores, means and percentages are null with no responses.
+* channel: when set, only responses given on that channel count (as the funnel's filter).
 * group_by (channel, touchpoint, stage): `groups` lists the groups with responses, by
   responses descending, then group name. [] when group_by=none.
 * interval (UTC day, week from Monday, calendar month; intervals.py maths): `series` has one
@@ -37,6 +38,7 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from schemas.events import Channel
 from services.api.queries.base import QueryRunner, epoch_ms_ceil
 from services.api.queries.intervals import (
     GROUP_BY_SQL,
@@ -84,6 +86,9 @@ class ExperienceQuery(StoredTimeRange):
         Field(description="UTC buckets of `series` (week starts Monday); none: series is []",
               validate_default=True),
     ] = SeriesInterval.none
+    channel: Annotated[
+        Channel | None, Field(description="Count only responses of this channel; all channels when absent")
+    ] = None
 
     @field_validator("interval")
     @classmethod
@@ -215,7 +220,7 @@ class CesResponse(Scope, CesFigures):
 # --- query -------------------------------------------------------------------------------------
 
 
-def _build_sql(metric: Metric, group_by: GroupBy, interval: SeriesInterval) -> str:
+def _build_sql(metric: Metric, group_by: GroupBy, interval: SeriesInterval, with_channel: bool) -> str:
     scale = SCALES[metric]
     inner, sets = [f"any(assumeNotNull({scale.column})) AS v"], ["()"]
     # level: bit 1 for the group, bit 0 for the bucket, set when the row aggregates over that key.
@@ -229,6 +234,7 @@ def _build_sql(metric: Metric, group_by: GroupBy, interval: SeriesInterval) -> s
         inner.append(f"any({ORDINAL_SQL[Interval(interval.value)]}) AS bucket")
         sets.append("(bucket)")
         bucket, bucket_bit = "bucket", "GROUPING(bucket)"
+    channel = "\n      AND channel = {channel:String}" if with_channel else ""
     # Inner aliases differ from column names: ClickHouse would substitute them into WHERE.
     return f"""
 SELECT {grp_bit} * 2 + {bucket_bit} AS level, {grp} AS g, {bucket} AS b,
@@ -237,10 +243,10 @@ SELECT {grp_bit} * 2 + {bucket_bit} AS level, {grp} AS g, {bucket} AS b,
 FROM
 (
     SELECT {", ".join(inner)}
-    FROM events
+    FROM person_events
     WHERE occurred_at >= fromUnixTimestamp64Milli({{start_ms:Int64}}, 'UTC')
       AND occurred_at < fromUnixTimestamp64Milli({{end_ms:Int64}}, 'UTC')
-      AND {scale.column} IS NOT NULL
+      AND {scale.column} IS NOT NULL{channel}
     GROUP BY customer_id, event_id
 )
 GROUP BY GROUPING SETS ({", ".join(sets)})
@@ -248,7 +254,8 @@ SETTINGS force_grouping_standard_compatibility = 1
 """
 
 
-SQL = {(m, g, i): _build_sql(m, g, i) for m in Metric for g in GroupBy for i in SeriesInterval}
+SQL = {(m, g, i, c): _build_sql(m, g, i, c)
+       for m in Metric for g in GroupBy for i in SeriesInterval for c in (False, True)}
 
 # Values of `level` (see _build_sql): the total, a group's row, an interval's row.
 _TOTAL, _GROUP_ROW, _BUCKET_ROW = 3, 1, 2
@@ -289,8 +296,10 @@ class ScoreQueryRunner(QueryRunner[ExperienceQuery, BaseModel]):
 
     def run(self) -> BaseModel:
         q = self.query
-        parameters = {"start_ms": epoch_ms_ceil(q.start), "end_ms": epoch_ms_ceil(q.end)}
-        rows = self.select(SQL[(self.metric, q.group_by, q.interval)], parameters).result_rows
+        parameters: dict[str, Any] = {"start_ms": epoch_ms_ceil(q.start), "end_ms": epoch_ms_ceil(q.end)}
+        if q.channel is not None:
+            parameters["channel"] = q.channel.value
+        rows = self.select(SQL[(self.metric, q.group_by, q.interval, q.channel is not None)], parameters).result_rows
         figures = self.figures
         empty = figures(0, 0, 0, 0)
         total, groups, buckets = empty, [], {}

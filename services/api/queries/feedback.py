@@ -43,7 +43,7 @@ ITEMS = """
 SELECT event_id, customer_id, toUnixTimestamp64Milli(occurred_at) AS occurred_ms,
        toString(channel) AS channel, toString(touchpoint) AS touchpoint, toString(stage) AS stage,
        nps, csat, ces, rating, comment
-FROM events
+FROM person_events
 WHERE $where
 ORDER BY occurred_at DESC, event_id DESC, kafka_partition, kafka_offset
 LIMIT 1 BY event_id
@@ -76,7 +76,7 @@ LIMIT {limit:UInt32}
 """
 
 FIND = f"""
-SELECT customer_id FROM events
+SELECT customer_id FROM person_events
 WHERE event_id = {{event_id:String}} AND {IS_ITEM}
 ORDER BY kafka_partition, kafka_offset
 LIMIT 1

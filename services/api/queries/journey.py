@@ -1,8 +1,9 @@
 """Customer journey: every event of one customer, per-stage summary and current stage.
 
-Read from the raw `events` log, filtered on customer_id (the sorting key's prefix, so only
-that customer's granules are read) and deduplicated by event_id: a duplicate copy that
-ReplacingMergeTree has not merged yet is shown once.
+Read from the event log with identities resolved (`person_events`): the customer's own events and
+those of the anonymous ids linked to them, before and after the link (base.PERSON_FILTER reads only
+those keys' granules), deduplicated by event_id: a duplicate copy that ReplacingMergeTree has not
+merged yet is shown once.
 
 * events: the unique events ordered by occurred_at, ties by canonical stage order, then
   event_id.
@@ -21,20 +22,20 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.events import Feedback, Stage
-from services.api.queries.base import QueryRunner, format_ms
+from services.api.queries.base import PERSON_FILTER, QueryRunner, format_ms
 
 log = logging.getLogger(__name__)
 
 _TIME = {"format": "date-time"}
 
-SQL = """
+SQL = f"""
 SELECT
-    event_id, stage, channel, touchpoint, event,
+    event_id, anonymous_id, stage, channel, touchpoint, event,
     toUnixTimestamp64Milli(occurred_at) AS occurred_ms,
     toUnixTimestamp64Milli(received_at) AS received_ms,
     properties, revenue, currency, nps, csat, ces, rating, comment, source
-FROM events
-WHERE customer_id = {customer_id:String}
+FROM person_events
+WHERE {PERSON_FILTER}
 -- stage is the Enum8: it sorts by its value, i.e. in canonical order
 ORDER BY occurred_at, stage, event_id, received_at
 LIMIT 1 BY event_id
@@ -46,6 +47,7 @@ class JourneyEvent(BaseModel):
 
     event_id: str
     customer_id: str
+    anonymous_id: Annotated[str | None, Field(description="Device or browser id sent with the event; null when none")]
     stage: Stage
     channel: str
     touchpoint: str
@@ -81,14 +83,16 @@ class JourneyResponse(BaseModel):
                     ],
                     "events": [
                         {
-                            "event_id": "web-000981", "customer_id": "cust-0042", "stage": "awareness",
+                            "event_id": "web-000981", "customer_id": "cust-0042",
+                            "anonymous_id": "web-7f3a9c", "stage": "awareness",
                             "channel": "social", "touchpoint": "instagram_ad", "event": "ad_clicked",
                             "occurred_at": "2026-11-18T19:02:11.000Z", "properties": {"campaign": "winter"},
                             "revenue": None, "currency": None, "feedback": None,
                             "received_at": "2026-11-18T19:02:12.250Z", "source": "web",
                         },
                         {
-                            "event_id": "pos-12-000187", "customer_id": "cust-0042", "stage": "purchase",
+                            "event_id": "pos-12-000187", "customer_id": "cust-0042", "anonymous_id": None,
+                            "stage": "purchase",
                             "channel": "pos", "touchpoint": "store_12_pos", "event": "order_completed",
                             "occurred_at": "2026-11-20T08:14:03.000Z",
                             "properties": {"item": "flat white", "size": "regular"},
@@ -148,12 +152,13 @@ class JourneyQueryRunner(QueryRunner[JourneyQuery, JourneyResponse | None]):
         events: list[JourneyEvent] = []
         # stage -> [first_ms, last_ms, count]; rows come sorted by time, so first/last are in order.
         summary: dict[str, list[int]] = {}
-        for (event_id, stage, channel, touchpoint, event, occurred_ms, received_ms, properties,
+        for (event_id, anonymous_id, stage, channel, touchpoint, event, occurred_ms, received_ms, properties,
              revenue, currency, nps, csat, ces, rating, comment, source) in rows:
             events.append(
                 JourneyEvent.model_construct(
                     event_id=event_id,
                     customer_id=customer_id,
+                    anonymous_id=anonymous_id or None,
                     stage=Stage(stage),
                     channel=channel,
                     touchpoint=touchpoint,

@@ -107,7 +107,7 @@ FROM
     FROM
     (
         SELECT customer_id, {ORDINAL_SQL[interval]} AS o
-        FROM events
+        FROM person_events
         -- no lower bound: "new" needs each customer's first-ever event
         WHERE occurred_at < fromUnixTimestamp64Milli({{read_end_ms:Int64}}, 'UTC')
     )

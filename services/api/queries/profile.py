@@ -35,11 +35,12 @@ import decimal
 from decimal import Decimal
 from typing import Annotated, Any
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.events import Stage
 from schemas.feedback import LOW_CES, LOW_CSAT, LOW_NPS, LOW_RATING
-from services.api.queries.base import QueryRunner, format_ms
+from services.api.queries.base import PERSON_FILTER, QueryRunner, format_ms
 
 _TIME = {"format": "date-time"}
 _MONEY = {"pattern": r"^\d+\.\d{4}$"}
@@ -84,13 +85,25 @@ FROM
         any({ITEM_SQL}) AS item, max({BOUGHT_SQL}) AS bought,
         any(nps) AS s_nps, any(csat) AS s_csat, any(ces) AS s_ces, any(rating) AS s_rating, any(comment) AS note,
         -- acknowledged or resolved through the feedback loop (current status, latest change wins)
-        event_id IN (SELECT event_id FROM feedback_status FINAL
-                     WHERE customer_id = {{customer_id:String}} AND status != 'open') AS closed
-    FROM events
-    WHERE customer_id = {{customer_id:String}}
+        -- by event_id alone: a change made before an anonymous visitor was identified is theirs too
+        event_id IN (SELECT event_id FROM feedback_status FINAL WHERE status != 'open') AS closed
+    FROM person_events
+    WHERE {PERSON_FILTER}
     GROUP BY event_id
 )
 HAVING events > 0
+"""
+
+
+# Identify calls naming the customer, oldest first: later traits override earlier ones key by key.
+# `linked`: the anonymous id resolves to this customer (it was not claimed by someone else first).
+IDENTITY_SQL = """
+SELECT anonymous_id, traits,
+       dictGetOrDefault('identity_links', 'customer_id', tuple(concat('anon:', anonymous_id)), '')
+           = {customer_id:String} AS linked
+FROM identities
+WHERE customer_id = {customer_id:String}
+ORDER BY received_at, anonymous_id
 """
 
 
@@ -134,6 +147,8 @@ class ProfileResponse(BaseModel):
         "last_csat": {"score": 4, "at": "2026-11-02T10:00:00.000Z", "event_id": "app-77812"},
         "feedback_items": 2,
         "open_feedback_items": 2,
+        "anonymous_ids": ["web-7f3a9c"],
+        "traits": {"name": "Ana", "favourite": "flat white"},
     }]})
 
     customer_id: str
@@ -155,6 +170,10 @@ class ProfileResponse(BaseModel):
                                          "CSAT <= 2, CES <= 3, rating <= 2)")]
     open_feedback_items: Annotated[int, Field(ge=0, description="Feedback items not yet acknowledged or "
                                               "resolved in the feedback loop")]
+    anonymous_ids: Annotated[list[str], Field(description="Browser or device ids linked to the customer, "
+                                              "whose events are counted as theirs; sorted")] = []
+    traits: Annotated[dict[str, Any], Field(description="Traits from identify calls; a later call's value "
+                                            "wins per key")] = {}
 
 
 def top(counts: dict[Any, int], n: int) -> list[tuple[Any, int]]:
@@ -194,6 +213,7 @@ class ProfileQueryRunner(QueryRunner[ProfileQuery, ProfileResponse | None]):
         ]
         items = top(row["items"], TOP_ITEMS)
         touchpoints = top(row["touchpoints"], TOP_TOUCHPOINTS)
+        anonymous_ids, traits = self._identity(customer_id)
         return ProfileResponse(
             customer_id=customer_id,
             first_seen=format_ms(row["first_ms"]),
@@ -211,4 +231,17 @@ class ProfileQueryRunner(QueryRunner[ProfileQuery, ProfileResponse | None]):
             last_csat=_last(row["last_csat"], row["csat_responses"]),
             feedback_items=int(row["feedback_items"]),
             open_feedback_items=int(row["open_feedback_items"]),
+            anonymous_ids=anonymous_ids,
+            traits=traits,
         )
+
+    def _identity(self, customer_id: str) -> tuple[list[str], dict[str, Any]]:
+        anonymous_ids: set[str] = set()
+        traits: dict[str, Any] = {}
+        for anonymous_id, raw, linked in self.select(IDENTITY_SQL, {"customer_id": customer_id}).result_rows:
+            if linked:
+                anonymous_ids.add(anonymous_id)
+            value = orjson.loads(raw) if raw else {}
+            if isinstance(value, dict):
+                traits.update(value)
+        return sorted(anonymous_ids), traits

@@ -25,7 +25,7 @@ from typing import Annotated
 from clickhouse_connect.driver.client import Client
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.api.queries.base import QueryRunner
+from services.api.queries.base import PERSON_FILTER, QueryRunner
 from services.api.queries.profile import BOUGHT_SQL, ITEM_SQL
 
 FAVOURITES = 3
@@ -42,8 +42,8 @@ FROM
     FROM
     (
         SELECT event_id, any({ITEM_SQL}) AS item, max({BOUGHT_SQL}) AS is_bought
-        FROM events
-        WHERE customer_id = {{customer_id:String}}
+        FROM person_events
+        WHERE {PERSON_FILTER}
         GROUP BY event_id
     )
     -- every event stays in (key '' when not bought): events = 0 only for an unknown customer
@@ -62,7 +62,7 @@ FROM
     FROM
     (
         SELECT customer_id, {ITEM_SQL} AS item
-        FROM events
+        FROM person_events
         WHERE {BOUGHT_SQL}
     )
     WHERE item != ''

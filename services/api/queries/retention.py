@@ -18,6 +18,8 @@ Semantics (tests/api/cohort_reference.py is the executable spec):
   left out, so a recent cohort has fewer than `periods` values and cohorts that have not
   started are not listed. An interval in progress is reported as it stands. Empty cohorts
   before now are listed (customers 0), so the series is dense.
+* channel: when set, only events of that channel are read (as the funnel's filter), so the
+  cohort is the first-ever cohort_stage event on that channel and returns count there only.
 * Duplicate copies of an event change nothing: only first times and sets of intervals count.
 
 SQL: one GROUP BY customer_id over events before the last reported interval's end: the
@@ -34,6 +36,7 @@ from typing import Annotated
 from clickhouse_connect.driver.client import Client
 from pydantic import BaseModel, ConfigDict, Field
 
+from schemas.events import Channel
 from services.api.queries.base import UTC, QueryRunner
 from services.api.queries.intervals import (
     ORDINAL_SQL,
@@ -74,6 +77,9 @@ class RetentionQuery(IntervalRange):
         Field(description="A customer is retained in an interval when they have an event of this "
               "stage in it (any: any event); default purchase", examples=["purchase"]),
     ] = StageFilter.purchase
+    channel: Annotated[
+        Channel | None, Field(description="Read only events of this channel; all channels when absent")
+    ] = None
 
 
 class RetentionCohort(BaseModel):
@@ -128,7 +134,8 @@ class RetentionResponse(BaseModel):
     ]
 
 
-def _build_sql(interval: Interval) -> str:
+def _build_sql(interval: Interval, with_channel: bool) -> str:
+    channel = " AND channel = {channel:String}" if with_channel else ""
     return f"""
 SELECT cohort, count() AS customers,
        sumForEach(arrayMap(i -> toUInt64(has(returns, cohort + i)), range(1, {{periods:UInt8}}))) AS retained
@@ -141,9 +148,9 @@ FROM
         SELECT customer_id, {ORDINAL_SQL[interval]} AS o,
                {stage_condition("cohort_stage")} AS is_cohort,
                {stage_condition("return_stage")} AS is_return
-        FROM events
+        FROM person_events
         -- no lower bound: the cohort is the interval of the first-ever cohort-stage event
-        WHERE occurred_at < fromUnixTimestamp64Milli({{read_end_ms:Int64}}, 'UTC')
+        WHERE occurred_at < fromUnixTimestamp64Milli({{read_end_ms:Int64}}, 'UTC'){channel}
     )
     GROUP BY customer_id
     HAVING countIf(is_cohort) > 0 AND cohort BETWEEN {{first:Int32}} AND {{last:Int32}}
@@ -152,7 +159,7 @@ GROUP BY cohort
 """
 
 
-SQL: dict[Interval, str] = {interval: _build_sql(interval) for interval in Interval}
+SQL: dict[tuple[Interval, bool], str] = {(i, c): _build_sql(i, c) for i in Interval for c in (False, True)}
 
 
 class RetentionQueryRunner(QueryRunner[RetentionQuery, RetentionResponse]):
@@ -169,14 +176,17 @@ class RetentionQueryRunner(QueryRunner[RetentionQuery, RetentionResponse]):
         last = min(last, now_ordinal)  # cohorts not started yet are not listed
         cohorts: list[RetentionCohort] = []
         if last >= first:
-            rows = self.select(SQL[q.interval], {
+            parameters = {
                 "first": first,
                 "last": last,
                 "periods": q.periods,
                 "cohort_stage": stage_parameter(q.cohort_stage),
                 "return_stage": stage_parameter(q.return_stage),
                 "read_end_ms": interval_start_ms(min(last + q.periods, now_ordinal + 1), q.interval),
-            }).result_rows
+            }
+            if q.channel is not None:
+                parameters["channel"] = q.channel.value
+            rows = self.select(SQL[(q.interval, q.channel is not None)], parameters).result_rows
             found = {int(c): (int(n), [int(r) for r in retained]) for c, n, retained in rows}
             for cohort in range(first, last + 1):
                 customers, later = found.get(cohort, (0, [0] * (q.periods - 1)))

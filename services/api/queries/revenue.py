@@ -33,7 +33,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.api.queries.base import QueryRunner, TimeRange, epoch_ms_ceil, format_ms
+from services.api.queries.base import PERSON_FILTER, QueryRunner, TimeRange, epoch_ms_ceil, format_ms
 from services.api.queries.intervals import GROUP_BY_SQL, GroupBy, SeriesInterval
 
 SCALE = Decimal("0.0001")
@@ -146,7 +146,7 @@ SELECT
 FROM
 (
     SELECT customer_id, {", ".join(inner)}
-    FROM events
+    FROM person_events
     WHERE occurred_at >= fromUnixTimestamp64Milli({{start_ms:Int64}}, 'UTC')
       AND occurred_at < fromUnixTimestamp64Milli({{end_ms:Int64}}, 'UTC')
       AND revenue IS NOT NULL
@@ -232,7 +232,7 @@ class RevenueQueryRunner(QueryRunner[RevenueQuery, RevenueResponse]):
 
 # --- customer lifetime value ------------------------------------------------------------------
 
-CUSTOMER_SQL = """
+CUSTOMER_SQL = f"""
 SELECT
     cur,
     sumIf(amount, amount IS NOT NULL) AS revenue,
@@ -243,8 +243,8 @@ FROM
 (
     -- every unique event of the customer (so an unknown customer has no row at all)
     SELECT any(currency) AS cur, any(revenue) AS amount, toUnixTimestamp64Milli(occurred_at) AS occurred_ms
-    FROM events
-    WHERE customer_id = {customer_id:String}
+    FROM person_events
+    WHERE {PERSON_FILTER}
     GROUP BY occurred_at, event_id
 )
 GROUP BY cur

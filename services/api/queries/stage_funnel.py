@@ -202,7 +202,7 @@ FROM
                 arraySort(groupArray(
                     (toUnixTimestamp64Milli(occurred_at) - {{start_ms:Int64}}) * 8 + toUInt8(stage)
                 )) AS evs
-            FROM events
+            FROM person_events
             WHERE occurred_at >= fromUnixTimestamp64Milli({{start_ms:Int64}}, 'UTC')
               AND occurred_at < fromUnixTimestamp64Milli({{read_end_ms:Int64}}, 'UTC'){channel}
             GROUP BY customer_id

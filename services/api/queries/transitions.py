@@ -151,7 +151,7 @@ _TOUCHPOINT = {
     SELECT groupArray(touchpoint) FROM
     (
         SELECT touchpoint
-        FROM events
+        FROM person_events
         WHERE {read_filter}
         GROUP BY touchpoint
         ORDER BY uniqExact(customer_id) DESC, touchpoint
@@ -201,7 +201,7 @@ FROM
         FROM
         (
             SELECT arraySort(groupArray({parts["element"]})) AS evs
-            FROM events
+            FROM person_events
             WHERE {read_filter}
             GROUP BY customer_id
         )

@@ -77,7 +77,7 @@ def _build_sql(group_by: VisitsGroupBy) -> str:
     # touchpoint '' means any: touchpoints are never empty (the event format needs one).
     return f"""
 SELECT {_BUCKET_SQL[group_by]} AS b, uniqExact(customer_id, event_id) AS evs, uniqExact(customer_id) AS people
-FROM events
+FROM person_events
 WHERE occurred_at >= fromUnixTimestamp64Milli({{start_ms:Int64}}, 'UTC')
   AND occurred_at < fromUnixTimestamp64Milli({{end_ms:Int64}}, 'UTC')
   AND ({{touchpoint:String}} = '' OR touchpoint = {{touchpoint:String}})

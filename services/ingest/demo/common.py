@@ -60,6 +60,13 @@ class Journey:
         self.events: list[dict[str, Any]] = []
         self.stages: set[str] = set()
         self._last: datetime | None = None
+        # A web visitor's browser id; until they sign in, their events carry only this.
+        self.anonymous_id: str | None = None
+        self.signed_in = True
+
+    def browse_anonymously(self) -> None:
+        self.anonymous_id = f"{self.business.event_prefix}-web-{self.rng.getrandbits(40):010x}"
+        self.signed_in = False
 
     # -- time ---------------------------------------------------------------------
 
@@ -144,6 +151,11 @@ class Journey:
             "occurred_at": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "properties": {"business": self.business.key, **(properties or {})},
         }
+        if self.anonymous_id is not None and channel in ("web", "social", "other"):
+            # The site's tracker sends its browser id; after sign-in, with the customer's id.
+            record["anonymous_id"] = self.anonymous_id
+            if not self.signed_in:
+                del record["customer_id"]
         if revenue is not None:
             record["revenue"] = round(revenue, 2)
             record["currency"] = currency or self.business.currency

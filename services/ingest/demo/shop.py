@@ -115,6 +115,7 @@ def _arrive(j: Journey, shopper: _Shopper, interest: str) -> None:
     """Awareness: an ad, a search or an affiliate link to the product of interest."""
     rng = j.rng
     j.start(browse_hour)
+    j.browse_anonymously()  # a new visitor: no account until checkout
     source = pick(rng, {"google_ads": 35, "organic_search": 30, "instagram_ads": 20, "affiliate_blog": 15})
     campaign = rng.choice(["autumn_essentials", "gift_guide", "new_arrivals", "brand_search"])
     props: dict[str, Any]
@@ -169,6 +170,7 @@ def _browse_to_checkout(j: Journey, shopper: _Shopper, interest: str) -> list[st
         )
     if rng.random() > 0.85:
         return None
+    j.signed_in = True  # checkout asks for an account: the site now sends both ids
     j.emit(
         j.minutes(0.5, 5),
         "consideration",

@@ -192,7 +192,7 @@ FROM
                    {step_mask} AS m,
                    {exclusion_mask} AS x,
                    {bvalue} AS b
-            FROM events
+            FROM person_events
             WHERE occurred_at >= fromUnixTimestamp64Milli({{start_ms:Int64}}, 'UTC')
               AND occurred_at < fromUnixTimestamp64Milli({{read_end_ms:Int64}}, 'UTC'){prefilter}{customer_filter}
         )

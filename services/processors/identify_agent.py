@@ -1,0 +1,46 @@
+"""Identify agent: links from journeyline.identities.v1 into ClickHouse (see identity.py)."""
+from __future__ import annotations
+
+import logging
+
+from pydantic import ValidationError
+
+from schemas.identity import RecordedIdentify
+from services.common.clickhouse import connect_migrated
+from services.processors.app import app, settings
+from services.processors.identity import IdentitySink, identify_link
+
+log = logging.getLogger("journeyline.identity")
+
+identities = app.topic(
+    settings.topic_identities,
+    key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
+    partitions=settings.topic_partitions,
+)
+_sink: IdentitySink | None = None
+
+
+def sink() -> IdentitySink:
+    global _sink
+    if _sink is None:
+        _sink = IdentitySink(connect_migrated(settings), settings.sink_max_backoff_s)
+    return _sink
+
+
+async def process(batch) -> None:
+    links = []
+    for event in batch:
+        msg = event.message
+        try:
+            links.append(identify_link(RecordedIdentify.model_validate_json(msg.value)))
+        except (ValidationError, ValueError) as exc:
+            # Only ingest writes this topic, with the same model: a bad record is a bug to see in
+            # the log, and must not stop the partition.
+            log.error("skipped invalid identify %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, exc)
+    await sink().write(links)
+
+
+@app.agent(identities, concurrency=1)
+async def record_identities(stream):
+    async for batch in stream.take_events(settings.batch_size, within=settings.batch_within_s):
+        await process(batch)

@@ -1,0 +1,83 @@
+"""Identity links into ClickHouse: identify calls, and events that carry both ids.
+
+Rows go to `identities` (migration 0005_identity.sql); after new links the `identity_links`
+dictionary is reloaded, so the API resolves them at once rather than within its LIFETIME (5 s).
+A reload re-reads every link, so it runs at most once per RELOAD_EVERY_S per process.
+Delivery is at-least-once: a repeated link is the same row (ReplacingMergeTree on all of it), and
+resolution takes each anonymous id's earliest link, so copies change nothing.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timezone
+
+import orjson
+from clickhouse_connect.driver.client import Client
+
+from schemas.events import ANONYMOUS_PREFIX
+from schemas.identity import RecordedIdentify
+from services.processors.retry import write_until_taken
+
+log = logging.getLogger("journeyline.identity")
+
+IDENTITY_COLUMNS = ("anonymous_id", "customer_id", "traits", "source", "received_at")
+Link = tuple[str, str, str, str, datetime]  # a row of IDENTITY_COLUMNS
+
+
+def identify_link(record: RecordedIdentify) -> Link:
+    return (record.anonymous_id, record.customer_id, orjson.dumps(record.traits).decode(), record.source,
+            record.received_at.astimezone(timezone.utc))
+
+
+def event_links(consumed: Iterable) -> list[Link]:
+    """Links implied by events that name both the customer and the anonymous id."""
+    return [(e.anonymous_id, e.customer_id, "{}", e.source, e.received_at.astimezone(timezone.utc))
+            for e in (item.event for item in consumed)
+            if e.anonymous_id is not None and not e.customer_id.startswith(ANONYMOUS_PREFIX)]
+
+
+class IdentitySink:
+    # Links written recently by this process: a signed-in visitor's every event repeats one link.
+    _REMEMBERED = 100_000
+    RELOAD_EVERY_S = 1.0
+
+    def __init__(self, client: Client, max_backoff_s: float = 10.0) -> None:
+        self._client = client
+        self._max_backoff_s = max_backoff_s
+        self._written: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._reloaded_at = float("-inf")
+
+    def new(self, links: Sequence[Link]) -> list[Link]:
+        """The links not written by this process yet (identify calls always count: traits)."""
+        fresh, seen = [], set()
+        for link in links:
+            pair = (link[0], link[1])
+            if pair not in self._written and pair not in seen:
+                seen.add(pair)
+                fresh.append(link)
+        return fresh
+
+    async def write(self, links: Sequence[Link]) -> None:
+        if not links:
+            return
+        await write_until_taken(lambda _: self._insert(links), f"{len(links)} identity links", self._max_backoff_s)
+        for anonymous_id, customer_id, *_ in links:
+            self._written[(anonymous_id, customer_id)] = None
+        while len(self._written) > self._REMEMBERED:
+            self._written.popitem(last=False)
+        if time.monotonic() - self._reloaded_at >= self.RELOAD_EVERY_S:
+            self._reloaded_at = time.monotonic()
+            await asyncio.to_thread(self.reload)
+
+    def _insert(self, links: Sequence[Link]) -> None:
+        self._client.insert("identities", [list(link) for link in links], column_names=IDENTITY_COLUMNS)
+
+    def reload(self) -> None:
+        try:
+            self._client.command("SYSTEM RELOAD DICTIONARY identity_links")
+        except Exception as exc:  # the dictionary still reloads by itself within its LIFETIME
+            log.warning("could not reload identity_links now (%s); it reloads within seconds", exc)
