@@ -1,4 +1,4 @@
-# Journeyline: `make up` runs the whole stack locally, `make test` runs the suite.
+# Journeyline: `make up` runs the whole stack locally, `make test` runs the suite, `make bench` measures it.
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
@@ -8,7 +8,7 @@ ECHARTS := services/api/dashboard/vendor/echarts.min.js
 # Debian's Chromium, for the dashboard's browser test (Playwright drives it; no browser download).
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: up test install lint schema compose-config clean
+.PHONY: up test bench install lint schema compose-config clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ up: $(STAMP) $(ECHARTS)
 
 test: $(STAMP) $(ECHARTS) $(CHROMIUM)
 	$(PY) -m pytest -q
+
+# Every figure beside its reference (bench/README in README.md "Benchmarks"); writes bench/results.md.
+bench: $(STAMP)
+	$(PY) -m bench
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -5,6 +5,8 @@ data that ingest and the processors would have written, without going through HT
 
 * a journey depth drawn per customer (all reach awareness, 60% consideration, 40% purchase, 25% use,
   15% retention, 6% advocacy), and events whose stage climbs to it in order;
+* a fifth of the customers send their first two events with only an anonymous id (customer_id
+  'anon:<id>'), then sign in: `identities` links the two, as the processors would have written it;
 * times: a start spread over one year, then one event per gap (1 h to 5 days per customer) with
   jitter below the gap, so times rise with the stage;
 * channel, touchpoint and event name fitting the stage; properties with an item and a campaign;
@@ -20,6 +22,7 @@ from datetime import datetime, timezone
 DATA_START = datetime(2025, 1, 1, tzinfo=timezone.utc)  # journeys start within the year from here
 DATA_DAYS = 365
 CUSTOMER_PREFIX = "bench-c"
+ANONYMOUS_PREFIX = "bench-a"  # a fifth of the customers browse anonymously before they sign in
 
 _ITEMS = ["flat white", "oat latte", "espresso", "croissant", "merino beanie", "canvas tote",
           "enamel mug", "linen throw", "rain jacket", "wool socks", "haircut", "colour treatment",
@@ -47,12 +50,14 @@ def _nested(values: list[list[str]]) -> str:
 
 # Constants only in the text; the sizes and times are typed parameters.
 INSERT_SQL = f"""
-INSERT INTO events (event_id, customer_id, stage, channel, touchpoint, event, occurred_at, received_at,
+INSERT INTO events (event_id, customer_id, anonymous_id, stage, channel, touchpoint, event, occurred_at, received_at,
                     properties, revenue, currency, nps, csat, ces, rating, comment, source,
                     kafka_partition, kafka_offset)
 SELECT
     concat('bench-e', toString(number)) AS event_id,
-    concat('{CUSTOMER_PREFIX}', leftPad(toString(c), 7, '0')) AS customer_id,
+    if(anon AND j < 2, concat('anon:', anonymous_id), concat('{CUSTOMER_PREFIX}', leftPad(toString(c), 7, '0')))
+        AS customer_id,
+    if(anon, concat('{ANONYMOUS_PREFIX}', toString(c)), '') AS anonymous_id,
     toUInt8(stage_no) AS stage,
     {_nested(_CHANNELS)}[stage_no][1 + h_event % 4] AS channel,
     multiIf(channel IN ('pos', 'store'), concat('store_', toString(h_event % 40), '_', channel),
@@ -75,7 +80,7 @@ SELECT
     toUInt64(number) AS kafka_offset
 FROM
 (
-    SELECT number, c, h_cust, h_event,
+    SELECT number, c, j, h_cust, h_event, h_cust % 5 = 0 AS anon,
            least(depth, 1 + intDiv(j * depth, {{per_customer:UInt32}})) AS stage_no,
            start_ms + j * gap_ms + h_event % gap_ms AS at_ms
     FROM
@@ -95,9 +100,20 @@ FROM
 """
 
 
+IDENTITIES_SQL = f"""
+INSERT INTO identities (anonymous_id, customer_id, traits, source, received_at)
+SELECT concat('{ANONYMOUS_PREFIX}', toString(number)), concat('{CUSTOMER_PREFIX}', leftPad(toString(number), 7, '0')),
+       '{{}}', 'website', fromUnixTimestamp64Milli({{start_ms:Int64}}, 'UTC')
+FROM numbers({{customers:UInt64}})
+WHERE cityHash64(number) % 5 = 0
+"""
+
+
 def generate(client, customers: int, per_customer: int) -> int:
-    """Insert customers * per_customer events; returns the number of events."""
+    """Insert customers * per_customer events and the identity links; returns the number of events."""
     events = customers * per_customer
+    client.command(IDENTITIES_SQL, parameters={"customers": customers,
+                                               "start_ms": int(DATA_START.timestamp() * 1000)})
     client.command(INSERT_SQL, parameters={
         "customers": customers, "per_customer": per_customer, "events": events,
         "start_ms": int(DATA_START.timestamp() * 1000), "span_ms": DATA_DAYS * 86_400_000,

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 
 from bench import datagen
-from bench.report import Figure, Report, dump_logs, p50
+from bench.report import Figure, Report, cpu_seconds, dump_logs, p50
 from deploy.local_stack import LocalStack, Ports
 from services.api.queries.custom_funnel import FunnelQuery, FunnelQueryRunner
 from services.api.queries.journey import JourneyQuery, JourneyQueryRunner
@@ -26,8 +26,16 @@ WINDOW_S = 30 * 86400
 RANGE = {"start": "2025-01-01T00:00:00Z", "end": "2026-01-01T00:00:00Z"}
 
 STAGE_FUNNEL = {**RANGE, "window_seconds": WINDOW_S}
+# Steps on event names: no event matches two steps, the common shape (the greedy chain fold).
 CUSTOM_FUNNEL = {
     **RANGE, "window_seconds": WINDOW_S, "order": "ordered", "breakdown": "channel",
+    "steps": [{"event": "ad_clicked"}, {"event": "product_viewed"}, {"event": "added_to_cart"},
+              {"event": "order_completed"}, {"event": "delivery_received"}],
+}
+# Steps mixing stage and event filters, which one event can match together: the general
+# (matching) path of custom_funnel/paths.py.
+CUSTOM_FUNNEL_MIXED = {
+    **CUSTOM_FUNNEL,
     "steps": [{"stage": "awareness"}, {"event": "product_viewed"}, {"event": "added_to_cart"},
               {"stage": "purchase"}, {"stage": "use"}],
 }
@@ -74,6 +82,7 @@ def run(report: Report, root: Path, customers: int, per_customer: int, rounds: i
 def _measure(report: Report, stack: LocalStack, settings: ClickHouseSettings, customers: int, size: str,
              rounds: int) -> None:
     client = connect(settings, send_receive_timeout=300)
+    server_pid = stack.components["clickhouse"].process.pid
     http = httpx.Client(base_url=stack.api_url, headers={"Authorization": f"Bearer {stack.read_token}"},
                         timeout=300)
     rng = random.Random(7)
@@ -94,7 +103,7 @@ def _measure(report: Report, stack: LocalStack, settings: ClickHouseSettings, cu
     custom_q = FunnelQuery(**CUSTOM_FUNNEL)
     retention_q = RetentionQuery(**RETENTION)
 
-    _interleaved(report, size, rounds, "stage funnel, 6 stages, 1 year, 30-day window", "<= 0.5", {
+    _interleaved(report, server_pid, size, rounds, "stage funnel, 6 stages, 1 year, 30-day window", "<= 0.5", {
         "module": lambda: StageFunnelQueryRunner(client, stage_q).run(),
         "http": get("/v1/funnels/stages", STAGE_FUNNEL),
     }, {"COUNT over the same rows": count(COUNT_RANGE),
@@ -103,12 +112,18 @@ def _measure(report: Report, stack: LocalStack, settings: ClickHouseSettings, cu
     def post_funnel() -> None:
         http.post("/v1/funnels", json=CUSTOM_FUNNEL).raise_for_status()
 
-    _interleaved(report, size, rounds, "custom 5-step funnel, breakdown by channel", "<= 1.0", {
-        "module": lambda: FunnelQueryRunner(client, custom_q).run(),
-        "http": post_funnel,
-    }, {"COUNT over the same rows": count(COUNT_RANGE)})
+    _interleaved(report, server_pid, size, max(3, rounds // 2),
+                 "custom 5-step funnel (event steps), breakdown by channel", "<= 1.0", {
+                     "module": lambda: FunnelQueryRunner(client, custom_q).run(),
+                     "http": post_funnel,
+                 }, {"COUNT over the same rows": count(COUNT_RANGE)})
+    mixed_q = FunnelQuery(**CUSTOM_FUNNEL_MIXED)
+    _interleaved(report, server_pid, size, 1,
+                 "custom 5-step funnel (stage and event steps), breakdown by channel", "<= 1.0",
+                 {"module": lambda: FunnelQueryRunner(client, mixed_q).run()},
+                 {"COUNT over the same rows": count(COUNT_RANGE)}, warmup=False)
 
-    _interleaved(report, size, rounds, "retention, 12 weekly periods, 1 year of cohorts", "<= 1.0", {
+    _interleaved(report, server_pid, size, rounds, "retention, 12 weekly periods, 1 year of cohorts", "<= 1.0", {
         "module": lambda: RetentionQueryRunner(client, retention_q).run(),
         "http": get("/v1/retention", RETENTION),
     }, {"COUNT over the same rows": count(COUNT_RANGE)})
@@ -122,33 +137,38 @@ def _measure(report: Report, stack: LocalStack, settings: ClickHouseSettings, cu
     def point_count() -> None:
         client.query(COUNT_CUSTOMER, parameters={"c": some_customer()})
 
-    _interleaved(report, size, rounds * 5, "one customer's journey", "<= 0.05", {
+    _interleaved(report, server_pid, size, rounds * 5, "one customer's journey", "<= 0.05", {
         "module": journey_module, "http": journey_http,
     }, {"COUNT of one customer's events": point_count})
     http.close()
     client.close()
 
 
-def _interleaved(report: Report, size: str, rounds: int, name: str, target: str,
-                 variants: dict[str, Callable[[], object]], references: dict[str, Callable[[], object]]) -> None:
-    """One warm-up each, then `rounds` rounds of every variant and reference in turn; p50 seconds."""
+def _interleaved(report: Report, server_pid: int, size: str, rounds: int, name: str, target: str,
+                 variants: dict[str, Callable[[], object]], references: dict[str, Callable[[], object]],
+                 warmup: bool = True) -> None:
+    """One warm-up each, then `rounds` rounds of every variant and reference in turn; p50 seconds,
+    and the ClickHouse server's CPU seconds per run (what holds on a machine shared with other work)."""
     calls = {**{f"{name} ({v})": fn for v, fn in variants.items()}, **references}
     times: dict[str, list[float]] = {label: [] for label in calls}
-    for fn in calls.values():
-        fn()
+    cpu: dict[str, list[float]] = {label: [] for label in calls}
+    if warmup:
+        for fn in calls.values():
+            fn()
     for _ in range(rounds):
         for label, fn in calls.items():
-            t0 = time.perf_counter()
+            c0, t0 = cpu_seconds(server_pid), time.perf_counter()
             fn()
             times[label].append(time.perf_counter() - t0)
+            cpu[label].append(cpu_seconds(server_pid) - c0)
     main = None
     for label in calls:
         is_ref = label in references
         fig = Figure("queries", label, p50(times[label]), "s p50", size,
                      target="" if is_ref else target,
                      reference_of=(main or "") if is_ref else "",
-                     detail=f"{rounds} runs after a warm-up, min {min(times[label]):.3f} s, "
-                            f"max {max(times[label]):.3f} s")
+                     detail=f"{rounds} runs{' after a warm-up' if warmup else ''}, min {min(times[label]):.3f} s, "
+                            f"max {max(times[label]):.3f} s; ClickHouse CPU {p50(cpu[label]):.2f} s per run (p50)")
         if main is None:
             main = label
         report.add(fig)

@@ -176,42 +176,36 @@ def _build_sql(with_channel: bool) -> str:
         + ", ".join(["toInt64(-1)"] * n) + "))"
     )
     level = " + ".join(f"(st.{k} >= 0)" for k in range(1, n + 1))
-    path = ["[" + ", ".join(f"st.{k}" for k in range(1, n + 1)) + "][greatest(level, 1)] AS t1"]
-    for k in range(2, n + 1):
-        path.append(
-            f"if(level >= {k}, bitShiftRight(arrayFirst(e -> bitAnd(e, 7) = {k}"
-            f" AND bitShiftRight(e, 3) >= t{k - 1}, evs), 3), t{k - 1}) AS t{k}"
-        )
     counts = ", ".join(f"countIf(level >= {k})" for k in range(1, n + 1))
     medians = ", ".join(
         f"quantileExactInclusiveIf(0.5)(t{k} - t{k - 1}, level >= {k})" for k in range(2, n + 1)
     )
-    channel = "\n              AND channel = {channel:String}" if with_channel else ""
-    return f"""
-SELECT {counts},
-       {medians}
-FROM
-(
-    SELECT level, {", ".join(path)}
-    FROM
-    (
-        SELECT {fold} AS st, toUInt8({level}) AS level, evs
-        FROM
-        (
-            SELECT
-                arraySort(groupArray(
-                    (toUnixTimestamp64Milli(occurred_at) - {{start_ms:Int64}}) * 8 + toUInt8(stage)
-                )) AS evs
-            FROM person_events
-            WHERE occurred_at >= fromUnixTimestamp64Milli({{start_ms:Int64}}, 'UTC')
-              AND occurred_at < fromUnixTimestamp64Milli({{read_end_ms:Int64}}, 'UTC'){channel}
-            GROUP BY customer_id
-            -- only customers with a step-1 event in [start, end) enter: the fold runs for them only
-            HAVING countIf(toUInt8(stage) = 1 AND occurred_at < fromUnixTimestamp64Milli({{end_ms:Int64}}, 'UTC')) > 0
+    channel = "\n      AND channel = {channel:String}" if with_channel else ""
+    query = f"""
+    SELECT
+        arraySort(groupArray(
+            (toUnixTimestamp64Milli(occurred_at) - {{start_ms:Int64}}) * 8 + toUInt8(stage)
+        )) AS evs
+    FROM person_events
+    WHERE occurred_at >= fromUnixTimestamp64Milli({{start_ms:Int64}}, 'UTC')
+      AND occurred_at < fromUnixTimestamp64Milli({{read_end_ms:Int64}}, 'UTC'){channel}
+    GROUP BY customer_id
+    -- only customers with a step-1 event in [start, end) enter: the fold runs for them only
+    HAVING countIf(toUInt8(stage) = 1 AND occurred_at < fromUnixTimestamp64Milli({{end_ms:Int64}}, 'UTC')) > 0"""
+    # One SELECT level per derived value: the analyzer inlines an alias wherever it is used, so
+    # written in one SELECT, t6 held t5 twice, t4 four times, ... and `level` six copies of the
+    # fold: planning took longer than running the query. As columns of a subquery they are computed once.
+    query = f"SELECT {fold} AS st, evs FROM ({query})"
+    query = f"SELECT st, toUInt8({level}) AS level, evs FROM ({query})"
+    st = "[" + ", ".join(f"st.{k}" for k in range(1, n + 1)) + "]"
+    query = f"SELECT level, evs, {st}[greatest(level, 1)] AS t1 FROM ({query})"
+    for k in range(2, n + 1):
+        previous = ", ".join(f"t{j}" for j in range(1, k))
+        query = (
+            f"SELECT level, evs, {previous}, if(level >= {k}, bitShiftRight(arrayFirst(e -> bitAnd(e, 7) = {k}"
+            f" AND bitShiftRight(e, 3) >= t{k - 1}, evs), 3), t{k - 1}) AS t{k} FROM ({query})"
         )
-    )
-)
-"""
+    return f"SELECT {counts},\n       {medians}\nFROM ({query})\n"
 
 
 SQL_ALL_CHANNELS = _build_sql(with_channel=False)

@@ -172,15 +172,11 @@ def customer_paths_sql(
     arraySort(x -> (-toInt16(x.1), x.2, x.3, x.4),
               arrayMap((r, t0, a) -> (toUInt8(arrayCount(v -> v >= 0, r)), t0, r, bs[a]),
                        aReach, aT, anchors))[1] AS best"""
-    return f"""
-SELECT customer_id, best.1 AS level, best.2 AS t1, best.3 AS reach, best.4 AS bval
-FROM
-(
+    events = f"""
     SELECT customer_id,
     -- sorted by (time, step mask, event id hash): a copy sits next to its original
     arrayFilter((e, p) -> e.1 != p.1 OR e.3 != p.3, raw,
-                arrayPushFront(arrayPopBack(raw), (toInt64(-1), toUInt32(0), toUInt64(0), toUInt32(0), ''))) AS evs,
-    {best}
+                arrayPushFront(arrayPopBack(raw), (toInt64(-1), toUInt32(0), toUInt64(0), toUInt32(0), ''))) AS evs
     FROM
     (
         SELECT customer_id, arraySort(groupArray((t, m, h, x, b))) AS raw
@@ -200,5 +196,41 @@ FROM
         -- only customers with a step-1 event in [start, end): the array work runs for them only
         HAVING countIf(bitTest(m, 0) AND t < {{span_ms:Int64}}) > 0
     )
-)
 """
+    return f"""
+SELECT customer_id, best.1 AS level, best.2 AS t1, best.3 AS reach, best.4 AS bval
+FROM ({layered(events, best)})
+"""
+
+
+def layered(source: str, columns: str) -> str:
+    """`source` with the comma-separated `expression AS name` columns added one SELECT level each.
+    Written in one SELECT, each use of an alias is a copy of its expression (the analyzer inlines
+    aliases), and these aliases build on each other: the copies multiplied, and planning and
+    running them cost seconds. A subquery's column is computed once."""
+    query = source
+    for expression, name in _definitions(columns):
+        query = f"SELECT *, {expression} AS {name}\nFROM ({query})"
+    return query
+
+
+def _definitions(columns: str) -> list[tuple[str, str]]:
+    items, depth, quoted, start = [], 0, False, 0
+    for i, ch in enumerate(columns):
+        if quoted:
+            quoted = ch != "'"
+        elif ch == "'":
+            quoted = True
+        elif ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            items.append(columns[start:i])
+            start = i + 1
+    items.append(columns[start:])
+    definitions = []
+    for item in filter(None, (item.strip() for item in items)):
+        expression, _, name = item.rpartition(" AS ")
+        definitions.append((expression.strip(), name.strip()))
+    return definitions
