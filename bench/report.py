@@ -85,9 +85,19 @@ class Report:
             lines += [f"- **{f.name}**: {f.detail}" for f in details]
         for title, body in self.profiles.items():
             lines += ["", f"## Profile: {title}", "", body]
-        if NOTES.exists():
-            lines += ["", NOTES.read_text().rstrip()]
         path.write_text("\n".join(lines) + "\n")
+        append_notes(path)
+
+
+NOTES_MARK = "<!-- bench/notes.md from here on -->"
+
+
+def append_notes(path: Path = RESULTS) -> None:
+    """(Re)place the hand-written analysis at the end of a results file."""
+    text = path.read_text().split(NOTES_MARK)[0].rstrip()
+    if NOTES.exists():
+        text += f"\n\n{NOTES_MARK}\n\n{NOTES.read_text().rstrip()}"
+    path.write_text(text + "\n")
 
 
 def _num(value: float) -> str:
