@@ -28,14 +28,17 @@ from services.ingest.settings import IngestSettings
 from tests.conftest import READ_TOKEN, WRITE_KEY
 
 MAX_EXAMPLES = 15  # fuzzing phase, per operation; coverage adds the boundary cases of each schema
-FUZZ_TOPICS = {
-    "topic_touchpoints": "journeyline.fuzz.touchpoints",
-    "topic_dead_letter": "journeyline.fuzz.dlq",
-    "topic_feedback_status": "journeyline.fuzz.feedback-status",
-    "topic_alerts": "journeyline.fuzz.alerts",
-}
 # Valid input may still be refused for rules a schema cannot state (end after start, a known cursor).
 WITH_KEY_CHECKS = {"excluded_checks": [checks.positive_data_acceptance]}
+
+
+def on_stack(settings_class, stack: LocalStack, **values):
+    """Settings on the stack's broker and ClickHouse with every topic, including ones added later,
+    renamed to a fuzz-only topic."""
+    topics = {name: f"journeyline.fuzz.{name.removeprefix('topic_')}" for name, field in
+              settings_class.model_fields.items() if name.startswith("topic_") and field.annotation is str}
+    return settings_class(kafka_bootstrap_servers=stack.bootstrap_servers, clickhouse_url=stack.clickhouse_url,
+                          topic_partitions=1, **topics, **values)
 
 
 class StackApp:
@@ -75,10 +78,8 @@ api_spec_no_key = spec(create_api(ApiSettings()), API, with_key=False)
 
 @pytest.fixture(scope="module", autouse=True)
 def apps(stack: LocalStack) -> Iterator[None]:
-    common = {"kafka_bootstrap_servers": stack.bootstrap_servers, "clickhouse_url": stack.clickhouse_url,
-              "topic_partitions": 1, **FUZZ_TOPICS}
-    INGEST.target = create_ingest(IngestSettings(write_keys=WRITE_KEY, **common))
-    API.target = create_api(ApiSettings(read_tokens=READ_TOKEN, **common))
+    INGEST.target = create_ingest(on_stack(IngestSettings, stack, write_keys=WRITE_KEY))
+    API.target = create_api(on_stack(ApiSettings, stack, read_tokens=READ_TOKEN))
     yield
     asgi.shutdown_lifespans()  # schemathesis keeps each app's lifespan (producers, clients) until here
 
