@@ -37,6 +37,14 @@ Times are RFC 3339; answers are in UTC.
 """
 
 
+V1_ERRORS: dict[int | str, dict[str, Any]] = {
+    # FastAPI's own answer to a request body it cannot decode (not UTF-8); bad JSON or values get 422.
+    400: {"description": "The request body is not UTF-8 text"},
+    401: {"description": "No read token, or not a valid one"},
+    503: {"description": "ClickHouse (or the key store) is unavailable; retry"},
+}
+
+
 def create_app(
     settings: ApiSettings | None = None, client_factory: Callable[[], Client] | None = None
 ) -> FastAPI:
@@ -70,7 +78,7 @@ def create_app(
     app.state.read_tokens = tuple(t.encode() for t in settings.read_token_list)
     app.state.clickhouse = ClickHouseHolder(factory)
 
-    v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_read_token)])
+    v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_read_token)], responses=V1_ERRORS)
     for router in ROUTERS:
         v1.include_router(router)
     app.include_router(v1)

@@ -75,6 +75,8 @@ def error_fields(response) -> set[str]:
         ("start=2026-11-01&end=2026-12-01T00:00:00Z", "start"),  # date only
         ("start=1700000000&end=2026-12-01T00:00:00Z", "start"),  # unix time
         ("start=2026-11-01T00:00:00Z&end=tomorrow", "end"),
+        ("start=0001-01-01T00:00:00%2B00:01&end=2026-12-01T00:00:00Z", "start"),  # before year 1 in UTC: was a 500
+        ("start=2026-11-01T00:00:00Z&end=9999-12-31T23:59:59-00:01", "end"),  # after 9999 in UTC
         ("start=2026-11-01T00:00:00Z&end=2026-12-01T00:00:00Z&channel=fax", "channel"),
         ("start=2026-11-01T00:00:00Z&end=2026-12-01T00:00:00Z&channel=", "channel"),
         ("start=2026-11-01T00:00:00Z&end=2026-12-01T00:00:00Z&window_seconds=0", "window_seconds"),
@@ -89,6 +91,15 @@ def test_invalid_funnel_query_is_422_naming_the_field(api, query, field):
     response = api.get(f"/v1/funnels/stages?{query}")
     assert error_fields(response) == {field}
     assert all(e["loc"][0] == "query" for e in response.json()["detail"])
+
+
+def test_body_that_is_not_utf8_is_a_documented_400(api):
+    response = api.post("/v1/funnels", content=b'{"steps": "\xff"}', headers={"Content-Type": "application/json"})
+    assert response.status_code == 400, response.text
+    for path, operations in api.get("/openapi.json").json()["paths"].items():
+        for method, operation in operations.items():
+            if path.startswith("/v1/"):
+                assert {"400", "401", "503"} <= set(operation["responses"]), (method, path)
 
 
 def test_end_before_start_message(api):
