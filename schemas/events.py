@@ -147,13 +147,18 @@ class TouchpointEvent(BaseModel):
     @field_validator("properties")
     @classmethod
     def _properties_size(cls, value: dict[str, Any]) -> dict[str, Any]:
-        try:
-            size = len(orjson.dumps(value))
-        except orjson.JSONEncodeError as exc:  # e.g. an integer beyond 64 bits: not storable
-            raise ValueError(f"properties cannot be stored as JSON: {exc}") from None
-        if size > MAX_PROPERTIES_BYTES:
-            raise ValueError(f"properties is {size} bytes as JSON; the limit is {MAX_PROPERTIES_BYTES}")
-        return value
+        return storable_object("properties", value)
+
+
+def storable_object(name: str, value: dict[str, Any]) -> dict[str, Any]:
+    """A free-form object that ClickHouse can keep as JSON text, at most MAX_PROPERTIES_BYTES."""
+    try:
+        size = len(orjson.dumps(value))
+    except orjson.JSONEncodeError as exc:  # e.g. an integer beyond 64 bits: not storable
+        raise ValueError(f"{name} cannot be stored as JSON: {exc}") from None
+    if size > MAX_PROPERTIES_BYTES:
+        raise ValueError(f"{name} is {size} bytes as JSON; the limit is {MAX_PROPERTIES_BYTES}")
+    return value
 
 
 class EventBatch(BaseModel):
