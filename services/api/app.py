@@ -25,7 +25,7 @@ from fastapi.responses import JSONResponse
 
 from services.api.auth import require_read_token
 from services.api.deps import ClickHouseHolder
-from services.api.routers import PAGES, ROUTERS
+from services.api.routers import PAGES, ROUTERS, dashboard
 from services.api.settings import DEFAULT_READ_TOKEN, ApiSettings
 from services.common.clickhouse import connect_migrated
 from services.common.logging import setup_logging
@@ -56,6 +56,7 @@ def create_app(
         holder: ClickHouseHolder = app.state.clickhouse
         if settings.read_token_list == (DEFAULT_READ_TOKEN,):
             log.warning("READ_TOKENS is the development default %r; set it in production", DEFAULT_READ_TOKEN)
+        dashboard.warn_if_not_vendored()
         try:
             await run_in_threadpool(holder.get)
         except Exception:

@@ -17,8 +17,11 @@ def main() -> None:
     app.main_argv = None
     from faust.worker import Worker
 
-    # override_logging=False: keep the handler set up above (Faust's own would be coloured text).
-    Worker(app, loglevel=settings.log_level, quiet=True, override_logging=False).execute_from_commandline()
+    # override_logging=False: keep the handler set up above (Faust's own would be coloured text);
+    # no spinner: it writes terminal escapes to stdout, which is the log.
+    worker = Worker(app, loglevel=settings.log_level, quiet=True, override_logging=False)
+    worker.spinner = None
+    worker.execute_from_commandline()
 
 
 if __name__ == "__main__":
