@@ -29,7 +29,7 @@ from services.api.routers import PAGES, ROUTERS, dashboard
 from services.api.settings import DEFAULT_READ_TOKEN, ApiSettings
 from services.common.clickhouse import connect_migrated
 from services.common.logging import setup_logging
-from services.common.metrics import HttpMetrics, HttpMetricsMiddleware, metrics_response, new_registry
+from services.common.metrics import instrument_http, metrics_response, new_registry
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ def create_app(
     app.state.read_tokens = tuple(t.encode() for t in settings.read_token_list)
     app.state.clickhouse = ClickHouseHolder(factory)
     registry = new_registry()
-    app.add_middleware(HttpMetricsMiddleware, metrics=HttpMetrics(registry))
+    instrument_http(app, registry)
 
     v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_read_token)])
     for router in ROUTERS:

@@ -42,5 +42,6 @@ def setup_logging(service: str, settings: LoggingSettings) -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(settings.log_level.upper())
+    logging.captureWarnings(True)  # Python warnings as log records too, not bare stderr lines
     # kafka-python (topic set-up) is chatty at INFO about every connection attempt.
     logging.getLogger("kafka").setLevel(logging.WARNING)

@@ -32,7 +32,7 @@ from schemas.identity import Identify
 from services.common.access_keys import AccessKeyStore, KeyStoreUnavailable, lazy_client
 from services.common.clickhouse import connect
 from services.common.logging import setup_logging
-from services.common.metrics import HttpMetricsMiddleware, metrics_response
+from services.common.metrics import instrument_http, metrics_response
 from services.ingest.metrics import IngestMetrics
 from services.ingest.producer import BrokerUnavailable, EventProducer
 from services.ingest.rate_limit import TokenBuckets
@@ -103,7 +103,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
     )
     app.state.producer = producer
     app.state.metrics = metrics
-    app.add_middleware(HttpMetricsMiddleware, metrics=metrics.http)
+    instrument_http(app, metrics.registry)
 
     def caller_of(
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],

@@ -5,7 +5,7 @@ from collections.abc import Iterable
 
 from prometheus_client import Counter
 
-from services.common.metrics import HttpMetrics, new_registry
+from services.common.metrics import new_registry
 
 # Why a request was refused: validation 422, unauthorized 401, too_large 413, rate_limited 429,
 # bad_request 400 (a Segment call that is not Segment's shape), broker_unavailable and
@@ -17,7 +17,6 @@ REFUSALS = ("validation", "unauthorized", "too_large", "rate_limited", "bad_requ
 class IngestMetrics:
     def __init__(self) -> None:
         self.registry = new_registry()
-        self.http = HttpMetrics(self.registry)
         self.events_accepted = Counter(
             "journeyline_ingest_events_accepted", "Events acknowledged by the broker, by write-key source",
             ["source"], registry=self.registry)
