@@ -19,7 +19,7 @@ def own_stack(tmp_path_factory):
         stack.start()
         yield stack
     finally:
-        stack.stop()
+        stack.stop(timeout_s=3)  # the broker is dead by then: no graceful shutdown to wait for
 
 
 def status(url: str) -> int:
