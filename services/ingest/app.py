@@ -254,7 +254,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         metrics.accepted(caller.source, identities=1)
         return Accepted(accepted=1)
 
-    @app.get("/healthz", tags=["operations"], summary="Liveness: the process answers")
+    @app.get("/healthz", tags=["health"], summary="Liveness: the process answers")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
@@ -265,7 +265,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         except Exception:  # down, refused, timed out: not ready to check store keys
             return False
 
-    @app.get("/readyz", tags=["operations"], summary="Readiness: the broker (and key store) answer",
+    @app.get("/readyz", tags=["health"], summary="Readiness: the broker (and key store) answer",
              responses={503: {"description": "A dependency does not answer"}})
     async def readyz() -> JSONResponse:
         """The broker is needed for everything. The key store (ClickHouse) is needed only when no
@@ -276,7 +276,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
                 "checks": {name: "ok" if ok else "unavailable" for name, ok in checks.items()}}
         return JSONResponse(body, status_code=200 if ready else 503)
 
-    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics", include_in_schema=False)
+    @app.get("/metrics", tags=["health"], summary="Prometheus metrics", include_in_schema=False)
     async def prometheus_metrics():
         return metrics_response(metrics.registry)
 
