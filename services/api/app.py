@@ -32,6 +32,8 @@ from services.common.logging import setup_logging
 from services.common.metrics import instrument_http, metrics_response, new_registry
 
 log = logging.getLogger(__name__)
+READY = {"status": "ready", "checks": {"clickhouse": "ok"}}
+UNAVAILABLE = {"status": "unavailable", "checks": {"clickhouse": "unavailable"}}
 
 DESCRIPTION = """\
 Insights over Journeyline's touchpoint event log, and the feedback loop (status changes are published as events).
@@ -95,8 +97,8 @@ def create_app(
         tags=["health"],
         summary="Readiness: ClickHouse answers",
         responses={
-            200: {"content": {"application/json": {"example": {"status": "ok"}}}},
-            503: {"content": {"application/json": {"example": {"status": "unavailable"}}}},
+            200: {"content": {"application/json": {"example": READY}}},
+            503: {"content": {"application/json": {"example": UNAVAILABLE}}},
         },
     )
     def readyz(request: Request) -> JSONResponse:
@@ -104,8 +106,8 @@ def create_app(
             request.app.state.clickhouse.get().query("SELECT 1")
         except Exception as exc:
             log.warning("readyz: ClickHouse check failed: %s", exc)
-            return JSONResponse({"status": "unavailable"}, status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
-        return JSONResponse({"status": "ok"})
+            return JSONResponse(UNAVAILABLE, status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
+        return JSONResponse(READY)
 
     @app.get("/metrics", tags=["health"], summary="Prometheus metrics", include_in_schema=False)
     async def prometheus_metrics():

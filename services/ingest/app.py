@@ -102,7 +102,6 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.producer = producer
-    app.state.metrics = metrics
     instrument_http(app, metrics.registry)
 
     def caller_of(

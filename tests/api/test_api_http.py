@@ -127,7 +127,7 @@ def test_readyz_503_when_clickhouse_is_unreachable_while_alive():
         assert client.get("/healthz").json() == {"status": "ok"}  # liveness: the process answers
         response = client.get("/readyz")
         assert response.status_code == 503
-        assert response.json() == {"status": "unavailable"}
+        assert response.json() == {"status": "unavailable", "checks": {"clickhouse": "unavailable"}}
         response = client.get(FUNNEL)
         assert response.status_code == 503
         assert response.json() == {"detail": "ClickHouse unavailable"}
