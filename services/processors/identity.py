@@ -20,6 +20,7 @@ from clickhouse_connect.driver.client import Client
 
 from schemas.events import ANONYMOUS_PREFIX
 from schemas.identity import RecordedIdentify
+from services.processors.metrics import IDENTITY_LINKS_WRITTEN
 from services.processors.retry import write_until_taken
 
 log = logging.getLogger("journeyline.identity")
@@ -65,6 +66,7 @@ class IdentitySink:
         if not links:
             return
         await write_until_taken(lambda _: self._insert(links), f"{len(links)} identity links", self._max_backoff_s)
+        IDENTITY_LINKS_WRITTEN.inc(len(links))
         for anonymous_id, customer_id, *_ in links:
             self._written[(anonymous_id, customer_id)] = None
         while len(self._written) > self._REMEMBERED:

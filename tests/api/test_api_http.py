@@ -129,15 +129,16 @@ def test_customer_id_too_long_is_422(api):
 
 # --- health and wiring ------------------------------------------------------------------------
 
-def test_healthz_503_when_clickhouse_is_unreachable():
+def test_readyz_503_when_clickhouse_is_unreachable_while_alive():
     def unreachable():
         raise ConnectionRefusedError("no ClickHouse here")
 
     app = create_app(ApiSettings(read_tokens=TOKEN), client_factory=unreachable)
     with TestClient(app, headers={"Authorization": f"Bearer {TOKEN}"}) as client:  # starts anyway
-        response = client.get("/healthz")
+        assert client.get("/healthz").json() == {"status": "ok"}  # liveness: the process answers
+        response = client.get("/readyz")
         assert response.status_code == 503
-        assert response.json() == {"status": "unavailable"}
+        assert response.json() == {"status": "unavailable", "checks": {"clickhouse": "unavailable"}}
         response = client.get(FUNNEL)
         assert response.status_code == 503
         assert response.json() == {"detail": "ClickHouse unavailable"}
@@ -156,8 +157,8 @@ def test_client_created_in_lifespan_and_closed_at_shutdown(chdb_path, chdb):
     assert made == []
     with TestClient(app) as client:
         assert len(made) == 1
-        assert client.get("/healthz").status_code == 200
-        assert client.get("/healthz").status_code == 200
+        assert client.get("/readyz").status_code == 200
+        assert client.get("/readyz").status_code == 200
         assert len(made) == 1  # one client for the app's lifetime
 
 
@@ -207,6 +208,6 @@ def test_clickhouse_query_error_is_500_without_details(chdb_path, chdb):
             response = client.get(FUNNEL)
             assert response.status_code == 500
             assert response.json() == {"detail": "Query failed"}
-            assert client.get("/healthz").status_code == 200
+            assert client.get("/readyz").status_code == 200
     finally:
         chdb.command("DROP DATABASE IF EXISTS api_unmigrated")

@@ -145,7 +145,10 @@ def test_broker_down_is_503_with_retry_after():
         response = client.post("/v1/events", json={"events": [event(1)]}, headers={"Authorization": "Bearer k"})
         assert response.status_code == 503
         assert int(response.headers["retry-after"]) > 0
-        assert client.get("/healthz").status_code == 503
+        assert client.get("/healthz").status_code == 200  # alive, but not ready
+        ready = client.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["checks"]["broker"] == "unavailable"
 
 
 def test_far_future_event_refused_near_future_accepted(ingest, topic_end):
