@@ -93,6 +93,11 @@ class LocalStack:
         return f"http://127.0.0.1:{self.ports.api}"
 
     @property
+    def processors_url(self) -> str:
+        """Faust's web server: /metrics, /healthz, /readyz."""
+        return f"http://127.0.0.1:{self.ports.processors_web}"
+
+    @property
     def clickhouse_url(self) -> str:
         return f"http://127.0.0.1:{self.ports.clickhouse}"
 
@@ -148,19 +153,16 @@ class LocalStack:
                 lambda: _http_ok(f"{self.clickhouse_url}/ping"),
             ),
             "ingest": Component("ingest", [py, "-m", "services.ingest.app"],
-                                lambda: _http_ok(f"{self.ingest_url}/healthz")),
+                                lambda: _http_ok(f"{self.ingest_url}/readyz")),
+            # Faust serves /readyz once table recovery is done and the agents run.
             "processors": Component("processors", [py, "-m", "services.processors"],
-                                    lambda: self._log_has("processors", "[^Worker]: Ready")),
+                                    lambda: _http_ok(f"{self.processors_url}/readyz")),
             "api": Component("api", [py, "-m", "services.api.app"],
-                             lambda: _http_ok(f"{self.api_url}/healthz")),
+                             lambda: _http_ok(f"{self.api_url}/readyz")),
         }
 
     def log_path(self, name: str) -> Path:
         return self.root / "logs" / f"{name}.log"
-
-    def _log_has(self, name: str, text: str) -> bool:
-        path = self.log_path(name)
-        return path.exists() and text in path.read_text(errors="replace")
 
     def start(self, *names: str, timeout_s: float = 90.0) -> None:
         """Start the named components (all, in dependency order, when none named) and wait."""

@@ -56,10 +56,11 @@ CHANNELS: tuple[str, ...] = tuple(c.value for c in Channel)
 class Feedback(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    nps: Annotated[int, Field(ge=0, le=10)] | None = None
-    csat: Annotated[int, Field(ge=1, le=5)] | None = None
-    ces: Annotated[int, Field(ge=1, le=7)] | None = None
-    rating: Annotated[int, Field(ge=1, le=5)] | None = None
+    # strict: a JSON true/false or "7" is not a score (lax mode would record false as NPS 0).
+    nps: Annotated[int, Field(ge=0, le=10, strict=True)] | None = None
+    csat: Annotated[int, Field(ge=1, le=5, strict=True)] | None = None
+    ces: Annotated[int, Field(ge=1, le=7, strict=True)] | None = None
+    rating: Annotated[int, Field(ge=1, le=5, strict=True)] | None = None
     comment: Annotated[str, Field(max_length=4000)] | None = None
 
 
@@ -99,7 +100,7 @@ class TouchpointEvent(BaseModel):
     event: Annotated[str, Field(min_length=1, max_length=256, examples=["order_completed"])]
     occurred_at: Annotated[AwareDatetime, Field(description="RFC 3339 with offset or Z")]
     properties: dict[str, Any] = Field(default_factory=dict, description="At most 32 KiB as JSON")
-    revenue: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
+    revenue: Annotated[float, Field(ge=0, allow_inf_nan=False, strict=True)] | None = None  # no true = 1.0
     currency: Annotated[ISO4217, Field(description="ISO 4217 code, e.g. EUR")] | None = None
     feedback: Feedback | None = None
 
@@ -146,10 +147,18 @@ class TouchpointEvent(BaseModel):
     @field_validator("properties")
     @classmethod
     def _properties_size(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return storable_object("properties", value)
+
+
+def storable_object(name: str, value: dict[str, Any]) -> dict[str, Any]:
+    """A free-form object that ClickHouse can keep as JSON text, at most MAX_PROPERTIES_BYTES."""
+    try:
         size = len(orjson.dumps(value))
-        if size > MAX_PROPERTIES_BYTES:
-            raise ValueError(f"properties is {size} bytes as JSON; the limit is {MAX_PROPERTIES_BYTES}")
-        return value
+    except orjson.JSONEncodeError as exc:  # e.g. an integer beyond 64 bits: not storable
+        raise ValueError(f"{name} cannot be stored as JSON: {exc}") from None
+    if size > MAX_PROPERTIES_BYTES:
+        raise ValueError(f"{name} is {size} bytes as JSON; the limit is {MAX_PROPERTIES_BYTES}")
+    return value
 
 
 class EventBatch(BaseModel):

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-from schemas.events import ANONYMOUS_PREFIX, MAX_PROPERTIES_BYTES
+from schemas.events import ANONYMOUS_PREFIX, storable_object
 
 
 class IdentityLink(BaseModel):
@@ -34,10 +33,7 @@ class IdentityLink(BaseModel):
     @field_validator("traits")
     @classmethod
     def _traits_size(cls, value: dict[str, Any]) -> dict[str, Any]:
-        size = len(orjson.dumps(value))
-        if size > MAX_PROPERTIES_BYTES:
-            raise ValueError(f"traits is {size} bytes as JSON; the limit is {MAX_PROPERTIES_BYTES}")
-        return value
+        return storable_object("traits", value)
 
 
 class Identify(IdentityLink):

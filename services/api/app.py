@@ -5,6 +5,9 @@ Run it with `python -m services.api.app` (or `journeyline-api`), or `uvicorn ser
 JSON: routes declare response models, and current FastAPI (0.165 here) serialises those straight
 to bytes in pydantic-core. That beats ORJSONResponse, which FastAPI now deprecates and which, as
 default_response_class, would turn that fast path off; so it is not used.
+
+Operations: /metrics (Prometheus: request count by route and status, latency by route; no token,
+no customer data), /healthz (liveness) and /readyz (ClickHouse answers).
 """
 from __future__ import annotations
 
@@ -22,11 +25,15 @@ from fastapi.responses import JSONResponse
 
 from services.api.auth import require_read_token
 from services.api.deps import ClickHouseHolder
-from services.api.routers import PAGES, ROUTERS
+from services.api.routers import PAGES, ROUTERS, dashboard
 from services.api.settings import DEFAULT_READ_TOKEN, ApiSettings
 from services.common.clickhouse import connect_migrated
+from services.common.logging import setup_logging
+from services.common.metrics import instrument_http, metrics_response, new_registry
 
 log = logging.getLogger(__name__)
+READY = {"status": "ready", "checks": {"clickhouse": "ok"}}
+UNAVAILABLE = {"status": "unavailable", "checks": {"clickhouse": "unavailable"}}
 
 DESCRIPTION = """\
 Insights over Journeyline's touchpoint event log, and the feedback loop (status changes are published as events).
@@ -35,6 +42,14 @@ Every `/v1` route needs `Authorization: Bearer <read token>` (one of `READ_TOKEN
 `/dashboard` is a page for people: it loads without a token and asks for one before showing data.
 Times are RFC 3339; answers are in UTC.
 """
+
+
+V1_ERRORS: dict[int | str, dict[str, Any]] = {
+    # FastAPI's own answer to a request body it cannot decode (not UTF-8); bad JSON or values get 422.
+    400: {"description": "The request body is not UTF-8 text"},
+    401: {"description": "No read token, or not a valid one"},
+    503: {"description": "ClickHouse (or the key store) is unavailable; retry"},
+}
 
 
 def create_app(
@@ -51,6 +66,7 @@ def create_app(
         holder: ClickHouseHolder = app.state.clickhouse
         if settings.read_token_list == (DEFAULT_READ_TOKEN,):
             log.warning("READ_TOKENS is the development default %r; set it in production", DEFAULT_READ_TOKEN)
+        dashboard.warn_if_not_vendored()
         try:
             await run_in_threadpool(holder.get)
         except Exception:
@@ -69,30 +85,41 @@ def create_app(
     app.state.settings = settings
     app.state.read_tokens = tuple(t.encode() for t in settings.read_token_list)
     app.state.clickhouse = ClickHouseHolder(factory)
+    registry = new_registry()
+    instrument_http(app, registry)
 
-    v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_read_token)])
+    v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_read_token)], responses=V1_ERRORS)
     for router in ROUTERS:
         v1.include_router(router)
     app.include_router(v1)
     for page in PAGES:
         app.include_router(page)
 
+    @app.get("/healthz", tags=["health"], summary="Liveness: the process answers",
+             responses={200: {"content": {"application/json": {"example": {"status": "ok"}}}}})
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
     @app.get(
-        "/healthz",
+        "/readyz",
         tags=["health"],
-        summary="Liveness and ClickHouse reachability",
+        summary="Readiness: ClickHouse answers",
         responses={
-            200: {"content": {"application/json": {"example": {"status": "ok"}}}},
-            503: {"content": {"application/json": {"example": {"status": "unavailable"}}}},
+            200: {"content": {"application/json": {"example": READY}}},
+            503: {"content": {"application/json": {"example": UNAVAILABLE}}},
         },
     )
-    def healthz(request: Request) -> JSONResponse:
+    def readyz(request: Request) -> JSONResponse:
         try:
             request.app.state.clickhouse.get().query("SELECT 1")
         except Exception as exc:
-            log.warning("healthz: ClickHouse check failed: %s", exc)
-            return JSONResponse({"status": "unavailable"}, status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
-        return JSONResponse({"status": "ok"})
+            log.warning("readyz: ClickHouse check failed: %s", exc)
+            return JSONResponse(UNAVAILABLE, status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
+        return JSONResponse(READY)
+
+    @app.get("/metrics", tags=["health"], summary="Prometheus metrics", include_in_schema=False)
+    async def prometheus_metrics():
+        return metrics_response(registry)
 
     @app.exception_handler(ClickHouseError)
     async def _clickhouse_error(request: Request, exc: ClickHouseError) -> JSONResponse:
@@ -110,8 +137,10 @@ def main() -> None:
     import uvicorn
 
     settings = ApiSettings()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s api %(levelname)s %(message)s")
-    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_level=settings.api_log_level)
+    setup_logging("api", settings)
+    # log_config=None: uvicorn's loggers go through the root handler set up above.
+    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port,
+                log_level=settings.api_log_level, log_config=None)
 
 
 _app: FastAPI | None = None

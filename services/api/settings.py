@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
-from services.common.settings import ClickHouseSettings, KafkaSettings
+from services.common.settings import ClickHouseSettings, KafkaSettings, LoggingSettings
 
 DEFAULT_READ_TOKEN = "dev-read-token"
 
 
-class ApiSettings(ClickHouseSettings, KafkaSettings):
+class ApiSettings(ClickHouseSettings, KafkaSettings, LoggingSettings):
     api_host: str = Field("127.0.0.1", description="Interface uvicorn binds to")
     api_port: int = Field(8000, ge=1, le=65535)
     read_tokens: str = Field(

@@ -1,6 +1,8 @@
 """Settings fields shared by the services; each service has its own class built on these."""
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -29,3 +31,12 @@ class ClickHouseSettings(BaseSettings):
     # passwordless `default` (the embedded server). Set it where `default` has a password.
     clickhouse_dictionary_user: str = ""
     clickhouse_dictionary_password: str = ""
+
+
+class LoggingSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, extra="ignore")
+
+    # json: one JSON object a line (time, level, logger, message, service), for log shippers;
+    # text: the same fields as a plain line, for people at a terminal.
+    log_format: Literal["json", "text"] = "json"
+    log_level: str = Field("info", description="Root log level: debug, info, warning, error")

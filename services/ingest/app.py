@@ -4,6 +4,9 @@ Write keys: WRITE_KEYS (bootstrap/dev keys, in memory) or keys from `journeyline
 up in ClickHouse per request (services/common/access_keys.py). With ClickHouse unreachable, env keys
 still work and store keys get 503 + Retry-After (not 401: the key may well be valid). Each key has an
 events/s token bucket in this process: 429 + Retry-After when a batch does not fit.
+
+Operations: /metrics (Prometheus, services/ingest/metrics.py), /healthz (liveness: the process
+answers) and /readyz (the broker answers; and the key store, when there are no WRITE_KEYS).
 """
 
 import hashlib
@@ -17,6 +20,7 @@ from typing import Annotated, NamedTuple, TypeVar
 import orjson
 from fastapi import Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBasic, HTTPBasicCredentials, HTTPBearer
@@ -27,6 +31,9 @@ from schemas.events import EventBatch
 from schemas.identity import Identify
 from services.common.access_keys import AccessKeyStore, KeyStoreUnavailable, lazy_client
 from services.common.clickhouse import connect
+from services.common.logging import setup_logging
+from services.common.metrics import instrument_http, metrics_response
+from services.ingest.metrics import IngestMetrics
 from services.ingest.producer import BrokerUnavailable, EventProducer
 from services.ingest.rate_limit import TokenBuckets
 from services.ingest.segment.routes import (
@@ -79,6 +86,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
     bearer = HTTPBearer(auto_error=False)
     basic = HTTPBasic(auto_error=False)  # Segment SDKs: the write key is the user name
     rules = load_rules(settings.segment_rules_file)
+    metrics = IngestMetrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -94,6 +102,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.producer = producer
+    instrument_http(app, metrics.registry)
 
     def store_caller(secret: str) -> Caller:
         try:
@@ -123,6 +132,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
 
     @app.exception_handler(_Unauthorized)
     async def _unauthorized(request: Request, exc: _Unauthorized) -> JSONResponse:
+        metrics.refused.labels("unauthorized").inc()
         return JSONResponse(
             {"detail": "a valid write key is required: Authorization: Bearer <write key> (or HTTP Basic with "
                        "the write key as user name, as Segment SDKs send it)"},
@@ -132,6 +142,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
 
     @app.exception_handler(_KeyStoreDown)
     async def _store_down(request: Request, exc: _KeyStoreDown) -> JSONResponse:
+        metrics.refused.labels("key_store_unavailable").inc()
         log.warning("key store unavailable: %s", exc.__cause__)
         return JSONResponse(
             {"detail": "the key store (ClickHouse) is unavailable, so this write key cannot be checked; retry"},
@@ -141,6 +152,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
 
     @app.exception_handler(RateLimited)
     async def _rate_limited(request: Request, exc: RateLimited) -> JSONResponse:
+        metrics.refused.labels("rate_limited").inc()
         return JSONResponse(
             {"detail": f"rate limit of this write key exceeded ({settings.rate_limit_events_per_s:g} events/s, "
                        f"bursts of {settings.rate_limit_burst}); retry after {exc.retry_after} s"},
@@ -150,22 +162,30 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
 
     @app.exception_handler(SegmentRequestError)
     async def _segment_refused(request: Request, exc: SegmentRequestError) -> JSONResponse:
+        metrics.refused.labels("bad_request").inc()
         return segment_error_response(exc)
 
     @app.exception_handler(PayloadTooLarge)
     async def _too_large(request: Request, exc: PayloadTooLarge) -> JSONResponse:
+        metrics.refused.labels("too_large").inc()
         return JSONResponse(
             {"detail": f"request body is larger than {settings.max_body_bytes} bytes"}, status_code=413
         )
 
     @app.exception_handler(BrokerUnavailable)
     async def _broker_down(request: Request, exc: BrokerUnavailable) -> JSONResponse:
+        metrics.refused.labels("broker_unavailable").inc()
         log.warning("broker unavailable: %s", exc)
         return JSONResponse(
             {"detail": "the event broker is unavailable; nothing was accepted, retry the batch"},
             status_code=503,
             headers={"Retry-After": str(settings.retry_after_s)},
         )
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        metrics.refused.labels("validation").inc()
+        return await request_validation_exception_handler(request, exc)
 
     @app.post(
         "/v1/events",
@@ -185,7 +205,9 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         202 means the broker acknowledged every event (acks=all). 429: the key's events/s limit."""
         batch = _parse(EventBatch, await _read_limited(request, settings.max_body_bytes), max_future)
         admit(caller, len(batch.events))
-        return Accepted(accepted=await producer.publish(batch.events, caller.source))
+        accepted = await producer.publish(batch.events, caller.source)
+        metrics.accepted(caller.source, events=accepted)
+        return Accepted(accepted=accepted)
 
     def admit(caller: Caller, events: int) -> None:
         # Counted after parsing, so Retry-After is exact for this request; a refused one takes nothing.
@@ -196,6 +218,8 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         await producer.publish(outcome.events, caller.source)
         await producer.publish_identities(outcome.links, caller.source)
         await producer.publish_dead_letters(outcome.dead_letters)
+        metrics.accepted(caller.source, events=len(outcome.events), identities=len(outcome.links))
+        metrics.dead_lettered(outcome.dead_letter_kinds)
 
     router, handle_segment = segment_router(
         caller_of, lambda request: _read_limited(request, settings.max_body_bytes), admit, deliver, rules,
@@ -229,12 +253,34 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         identify = _parse(Identify, raw, max_future)
         admit(caller, 1)
         await producer.publish_identities([identify], caller.source)
+        metrics.accepted(caller.source, identities=1)
         return Accepted(accepted=1)
 
-    @app.get("/healthz")
-    async def healthz() -> JSONResponse:
-        ok = await producer.ready()
-        return JSONResponse({"status": "ok" if ok else "broker unavailable"}, status_code=200 if ok else 503)
+    @app.get("/healthz", tags=["health"], summary="Liveness: the process answers")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    def key_store_answers() -> bool:
+        try:
+            get_client().query("SELECT 1")
+            return True
+        except Exception:  # down, refused, timed out: not ready to check store keys
+            return False
+
+    @app.get("/readyz", tags=["health"], summary="Readiness: the broker (and key store) answer",
+             responses={503: {"description": "A dependency does not answer"}})
+    async def readyz() -> JSONResponse:
+        """The broker is needed for everything. The key store (ClickHouse) is needed only when no
+        WRITE_KEYS are configured: with them, ingest still accepts their events while it is down."""
+        checks = {"broker": await producer.ready(), "key_store": await run_in_threadpool(key_store_answers)}
+        ready = checks["broker"] and (checks["key_store"] or bool(env_keys))
+        body = {"status": "ready" if ready else "unavailable",
+                "checks": {name: "ok" if ok else "unavailable" for name, ok in checks.items()}}
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+    @app.get("/metrics", tags=["health"], summary="Prometheus metrics", include_in_schema=False)
+    async def prometheus_metrics():
+        return metrics_response(metrics.registry)
 
     # Publish the manually parsed bodies in the OpenAPI components.
     original_openapi = app.openapi
@@ -297,9 +343,10 @@ def main() -> None:
     import uvicorn
 
     settings = IngestSettings()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s ingest %(levelname)s %(message)s")
-    logging.getLogger("kafka").setLevel(logging.WARNING)
-    uvicorn.run(create_app(settings), host=settings.ingest_host, port=settings.ingest_port, log_level="info")
+    setup_logging("ingest", settings)
+    # log_config=None: uvicorn's loggers go through the root handler set up above.
+    uvicorn.run(create_app(settings), host=settings.ingest_host, port=settings.ingest_port,
+                log_level=settings.log_level.lower(), log_config=None)
 
 
 if __name__ == "__main__":

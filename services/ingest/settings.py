@@ -4,10 +4,10 @@ from __future__ import annotations
 from pydantic import Field
 
 from schemas.events import MAX_BATCH_EVENTS, Channel
-from services.common.settings import ClickHouseSettings, KafkaSettings
+from services.common.settings import ClickHouseSettings, KafkaSettings, LoggingSettings
 
 
-class IngestSettings(KafkaSettings, ClickHouseSettings):
+class IngestSettings(KafkaSettings, ClickHouseSettings, LoggingSettings):
     ingest_host: str = "127.0.0.1"
     ingest_port: int = 8080
     write_keys: str = Field(

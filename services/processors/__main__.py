@@ -1,15 +1,14 @@
 """Start a processor worker: topics and ClickHouse schema first, then the Faust worker."""
 from __future__ import annotations
 
-import logging
-
 
 def main() -> None:
     from deploy.topics import ensure_topics
-    from services.processors import agent, alerts, feedback, identify_agent  # importing registers the agents
+    from services.common.logging import setup_logging
+    from services.processors import agent, alerts, feedback, identify_agent, web  # noqa: F401 (registers them)
     from services.processors.app import app, settings
 
-    logging.getLogger("kafka").setLevel(logging.WARNING)
+    setup_logging("processors", settings)
     ensure_topics(settings)
     agent.sink()  # migrate and connect before consuming
     feedback.sink()
@@ -18,7 +17,11 @@ def main() -> None:
     app.main_argv = None
     from faust.worker import Worker
 
-    Worker(app, loglevel=settings.log_level, quiet=True).execute_from_commandline()
+    # override_logging=False: keep the handler set up above (Faust's own would be coloured text);
+    # no spinner: it writes terminal escapes to stdout, which is the log.
+    worker = Worker(app, loglevel=settings.log_level, quiet=True, override_logging=False)
+    worker.spinner = None
+    worker.execute_from_commandline()
 
 
 if __name__ == "__main__":

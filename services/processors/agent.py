@@ -12,6 +12,7 @@ from services.common.clickhouse import connect_migrated
 from services.processors import alerts
 from services.processors.app import app, dead_letters, journeys, settings, touchpoints
 from services.processors.journey import JourneyState
+from services.processors.metrics import DEAD_LETTERED
 from services.processors.sink import ClickHouseSink, Consumed
 
 log = logging.getLogger("journeyline.agent")
@@ -32,7 +33,7 @@ def decode(value: bytes) -> RecordedEvent:
     return RecordedEvent.model_validate_json(value)
 
 
-async def dead_letter(event, reason: str) -> None:
+async def dead_letter(event, kind: str, reason: str) -> None:
     msg = event.message
     record = {
         "reason": reason,
@@ -41,6 +42,7 @@ async def dead_letter(event, reason: str) -> None:
         "value": (msg.value or b"").decode(errors="replace"),
     }
     await dead_letters.send(key=msg.key, value=orjson.dumps(record))
+    DEAD_LETTERED.labels(kind).inc()
     log.warning("dead-lettered %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, reason)
 
 
@@ -50,11 +52,11 @@ async def process(batch) -> None:
         try:
             decoded = decode(event.message.value)
         except ValidationError as exc:
-            await dead_letter(event, "invalid event: " + "; ".join(
+            await dead_letter(event, "invalid_event", "invalid event: " + "; ".join(
                 f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in exc.errors()))
             continue
         except Exception as exc:  # undecodable bytes must not stop the partition
-            await dead_letter(event, f"undecodable record: {exc}")
+            await dead_letter(event, "undecodable", f"undecodable record: {exc}")
             continue
         by_customer[decoded.customer_id].append(
             Consumed(decoded, event.message.partition, event.message.offset))

@@ -1,8 +1,9 @@
 """Identity links into ClickHouse: identify calls, and events that carry both ids.
 
 Rows go to `identities` (migration 0005_identity.sql); after new links the `identity_links`
-dictionary is reloaded, so the API resolves them at once rather than within its LIFETIME (5 s).
-A reload re-reads every link, so it runs at most once per RELOAD_EVERY_S per process.
+dictionary is reloaded, so the API resolves them at once rather than within its LIFETIME (5 s; the
+embedded engine does not always honour it). A reload re-reads every link, so it runs in the
+background, at most once per RELOAD_EVERY_S per process, and once more after the last new links.
 Delivery is at-least-once: a repeated link is the same row (ReplacingMergeTree on all of it), and
 resolution takes each anonymous id's earliest link, so copies change nothing.
 """
@@ -20,6 +21,7 @@ from clickhouse_connect.driver.client import Client
 
 from schemas.events import ANONYMOUS_PREFIX
 from schemas.identity import RecordedIdentify
+from services.processors.metrics import IDENTITY_LINKS_WRITTEN
 from services.processors.retry import write_until_taken
 
 log = logging.getLogger("journeyline.identity")
@@ -50,6 +52,8 @@ class IdentitySink:
         self._max_backoff_s = max_backoff_s
         self._written: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._reloaded_at = float("-inf")
+        self._stale = False  # links written since the last reload started
+        self._reloader: asyncio.Task | None = None
 
     def new(self, links: Sequence[Link]) -> list[Link]:
         """The links not written by this process yet (identify calls always count: traits)."""
@@ -65,19 +69,32 @@ class IdentitySink:
         if not links:
             return
         await write_until_taken(lambda _: self._insert(links), f"{len(links)} identity links", self._max_backoff_s)
+        IDENTITY_LINKS_WRITTEN.inc(len(links))
         for anonymous_id, customer_id, *_ in links:
             self._written[(anonymous_id, customer_id)] = None
         while len(self._written) > self._REMEMBERED:
             self._written.popitem(last=False)
-        if time.monotonic() - self._reloaded_at >= self.RELOAD_EVERY_S:
+        self._stale = True
+        if self._reloader is None or self._reloader.done():
+            self._reloader = asyncio.create_task(self._reload_while_stale())
+
+    async def _reload_while_stale(self) -> None:
+        while self._stale:
+            wait = self._reloaded_at + self.RELOAD_EVERY_S - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self._stale = False
             self._reloaded_at = time.monotonic()
-            await asyncio.to_thread(self.reload)
+            if not await asyncio.to_thread(self.reload):
+                self._stale = True  # ClickHouse unreachable: try again after the interval
 
     def _insert(self, links: Sequence[Link]) -> None:
         self._client.insert("identities", [list(link) for link in links], column_names=IDENTITY_COLUMNS)
 
-    def reload(self) -> None:
+    def reload(self) -> bool:
         try:
             self._client.command("SYSTEM RELOAD DICTIONARY identity_links")
-        except Exception as exc:  # the dictionary still reloads by itself within its LIFETIME
-            log.warning("could not reload identity_links now (%s); it reloads within seconds", exc)
+            return True
+        except Exception as exc:  # any ClickHouse or network failure: the caller retries
+            log.warning("could not reload identity_links (%s); retrying", exc)
+            return False

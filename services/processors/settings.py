@@ -9,10 +9,10 @@ import socket
 
 from pydantic import Field
 
-from services.common.settings import ClickHouseSettings, KafkaSettings
+from services.common.settings import ClickHouseSettings, KafkaSettings, LoggingSettings
 
 
-class ProcessorSettings(KafkaSettings, ClickHouseSettings):
+class ProcessorSettings(KafkaSettings, ClickHouseSettings, LoggingSettings):
     processor_app_id: str = "journeyline-processors"
     # Static group membership: a restarted worker takes its partitions back at once instead
     # of waiting out the dead member's session. Must be unique per worker; default: hostname.
@@ -28,10 +28,10 @@ class ProcessorSettings(KafkaSettings, ClickHouseSettings):
     # Bytes per record batch (changelog, dead letters, alerts). A batch of 2,000 events changes up
     # to 2,000 customers' journey state; 16 KiB batches made each flush wait on many round trips.
     producer_max_batch_size: int = 512 * 1024
+    # Faust's web server: /metrics (Prometheus), /healthz and /readyz (services/processors/web.py).
     web_port: int = 6066
     # Detractor alerts (services/processors/alerts.py): events with NPS at or under this.
     alert_nps_max: int = Field(6, ge=0, le=10)
     # Optional: each alert is also POSTed here as JSON (best effort, see alerts.py).
     alert_webhook_url: str | None = None
     alert_webhook_timeout_s: float = Field(3.0, gt=0)
-    log_level: str = "info"

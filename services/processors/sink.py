@@ -15,6 +15,7 @@ from clickhouse_connect.driver.client import Client
 from schemas.events import STAGES, RecordedEvent
 from services.processors.identity import IdentitySink, event_links
 from services.processors.journey import JourneyState
+from services.processors.metrics import BATCH_EVENTS, EVENTS_WRITTEN, WRITE_SECONDS
 from services.processors.retry import write_until_taken
 
 log = logging.getLogger("journeyline.sink")
@@ -87,17 +88,22 @@ class ClickHouseSink:
         """
         if not consumed and not states:
             return
+        started = time.perf_counter()
         events = event_rows(consumed)
         journeys, stages = journey_rows(states, time.time_ns())
         links = self._links.new(event_links(consumed))
-        await write_until_taken(
+        written = await write_until_taken(
             lambda attempt: self._insert(events, journeys, stages, maybe_written or attempt > 0),
             f"{len(events)} events", self._max_backoff_s)
         if links:
             await self._links.write(links)
         self.batches += 1
+        EVENTS_WRITTEN.inc(written)
+        BATCH_EVENTS.observe(len(events))
+        WRITE_SECONDS.observe(time.perf_counter() - started)
 
-    def _insert(self, events: list[list], journeys: list[list], stages: list[list], maybe_written: bool) -> None:
+    def _insert(self, events: list[list], journeys: list[list], stages: list[list], maybe_written: bool) -> int:
+        """Returns the events inserted."""
         if events and maybe_written:
             present = self._present(events)
             events = [row for row in events if (row[1], row[0]) not in present]
@@ -113,6 +119,7 @@ class ClickHouseSink:
             self._client.insert(*insert)
         for other in others:
             other.result()
+        return len(events)
 
     def _present(self, events: list[list]) -> set[tuple[str, str]]:
         # customer_id leads the sorting key, so this reads only those customers' granules.

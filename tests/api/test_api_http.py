@@ -75,6 +75,8 @@ def error_fields(response) -> set[str]:
         ("start=2026-11-01&end=2026-12-01T00:00:00Z", "start"),  # date only
         ("start=1700000000&end=2026-12-01T00:00:00Z", "start"),  # unix time
         ("start=2026-11-01T00:00:00Z&end=tomorrow", "end"),
+        ("start=0001-01-01T00:00:00%2B00:01&end=2026-12-01T00:00:00Z", "start"),  # before year 1 in UTC: was a 500
+        ("start=2026-11-01T00:00:00Z&end=9999-12-31T23:59:59-00:01", "end"),  # after 9999 in UTC
         ("start=2026-11-01T00:00:00Z&end=2026-12-01T00:00:00Z&channel=fax", "channel"),
         ("start=2026-11-01T00:00:00Z&end=2026-12-01T00:00:00Z&channel=", "channel"),
         ("start=2026-11-01T00:00:00Z&end=2026-12-01T00:00:00Z&window_seconds=0", "window_seconds"),
@@ -89,6 +91,15 @@ def test_invalid_funnel_query_is_422_naming_the_field(api, query, field):
     response = api.get(f"/v1/funnels/stages?{query}")
     assert error_fields(response) == {field}
     assert all(e["loc"][0] == "query" for e in response.json()["detail"])
+
+
+def test_body_that_is_not_utf8_is_a_documented_400(api):
+    response = api.post("/v1/funnels", content=b'{"steps": "\xff"}', headers={"Content-Type": "application/json"})
+    assert response.status_code == 400, response.text
+    for path, operations in api.get("/openapi.json").json()["paths"].items():
+        for method, operation in operations.items():
+            if path.startswith("/v1/"):
+                assert {"400", "401", "503"} <= set(operation["responses"]), (method, path)
 
 
 def test_end_before_start_message(api):
@@ -118,15 +129,16 @@ def test_customer_id_too_long_is_422(api):
 
 # --- health and wiring ------------------------------------------------------------------------
 
-def test_healthz_503_when_clickhouse_is_unreachable():
+def test_readyz_503_when_clickhouse_is_unreachable_while_alive():
     def unreachable():
         raise ConnectionRefusedError("no ClickHouse here")
 
     app = create_app(ApiSettings(read_tokens=TOKEN), client_factory=unreachable)
     with TestClient(app, headers={"Authorization": f"Bearer {TOKEN}"}) as client:  # starts anyway
-        response = client.get("/healthz")
+        assert client.get("/healthz").json() == {"status": "ok"}  # liveness: the process answers
+        response = client.get("/readyz")
         assert response.status_code == 503
-        assert response.json() == {"status": "unavailable"}
+        assert response.json() == {"status": "unavailable", "checks": {"clickhouse": "unavailable"}}
         response = client.get(FUNNEL)
         assert response.status_code == 503
         assert response.json() == {"detail": "ClickHouse unavailable"}
@@ -145,8 +157,8 @@ def test_client_created_in_lifespan_and_closed_at_shutdown(chdb_path, chdb):
     assert made == []
     with TestClient(app) as client:
         assert len(made) == 1
-        assert client.get("/healthz").status_code == 200
-        assert client.get("/healthz").status_code == 200
+        assert client.get("/readyz").status_code == 200
+        assert client.get("/readyz").status_code == 200
         assert len(made) == 1  # one client for the app's lifetime
 
 
@@ -196,6 +208,6 @@ def test_clickhouse_query_error_is_500_without_details(chdb_path, chdb):
             response = client.get(FUNNEL)
             assert response.status_code == 500
             assert response.json() == {"detail": "Query failed"}
-            assert client.get("/healthz").status_code == 200
+            assert client.get("/readyz").status_code == 200
     finally:
         chdb.command("DROP DATABASE IF EXISTS api_unmigrated")

@@ -198,6 +198,15 @@ def test_trends_weeks_start_monday_with_empty_weeks(api, events):
     ]
 
 
+@pytest.mark.parametrize(("interval", "starts"), [("week", ["9999-12-20", "9999-12-27"]), ("month", ["9999-12-01"])])
+def test_trends_up_to_the_last_period_of_9999(api, events, interval, starts):
+    body = {"steps": [A, B], "start": "9999-12-24T00:00:00Z", "end": "9999-12-31T23:59:59Z",
+            "view": "trends", "interval": interval}
+    response = api.post("/v1/funnels", json=body)  # was a 500: stepping past the last period overflowed
+    assert response.status_code == 200, response.text
+    assert [t["interval_start"] for t in response.json()["trends"]] == [f"{day}T00:00:00Z" for day in starts]
+
+
 def test_customers_cursor_pages(api, events):
     for i in range(5):
         events.insert([ev(f"c{i}", "a", i)] + ([ev(f"c{i}", "b", 10)] if i % 2 == 0 else []))

@@ -114,6 +114,9 @@ def test_repeat_issues_by_hand(api, store):
 @pytest.mark.parametrize("params, field", [
     ({"days": 0}, "days"), ({"days": "ninety"}, "days"), ({"min_items": 0}, "min_items"),
     ({"as_of": "2015-01-01"}, "as_of"), ({"limit": 501}, "limit"), ({"customer": "x"}, "customer"),
+    # as_of - days before year 1, or as_of after 9999 in UTC: were 500s
+    ({"as_of": "0001-01-05T00:00:00Z"}, "as_of"), ({"as_of": "9999-12-31T23:59:59-01:00"}, "as_of"),
+    ({"as_of": "2300-01-01T00:00:00Z"}, "as_of"),
 ])
 def test_repeat_issues_validation(api, params, field):
     response = api.get("/v1/customers/repeat-issues", params=params)

@@ -110,3 +110,10 @@ def test_a_segment_shaped_identify_on_the_same_path_is_told_apart_by_its_fields(
     [record] = records(stack, IDENTITIES, b"app-3c9d")
     value = orjson.loads(record.value)
     assert (value["anonymous_id"], value["customer_id"], value["traits"]) == ("app-3c9d", "cafe-ben", {"name": "Ben"})
+
+
+def test_traits_that_cannot_be_stored_are_refused(ingest):
+    body = {"anonymous_id": "web-1", "customer_id": "c", "traits": {"visits": -(2**63) - 1}}
+    response = ingest.post("/v1/identify", json=body)
+    assert response.status_code == 422
+    assert ["body", "traits"] in [d["loc"] for d in response.json()["detail"]]

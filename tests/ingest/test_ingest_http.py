@@ -88,6 +88,24 @@ def test_batch_shape_refusals(ingest, body, loc):
     assert loc in [d["loc"] for d in response.json()["detail"]]
 
 
+@pytest.mark.parametrize(
+    "changes, loc",
+    [
+        ({"properties": {"n": 2**64}}, ["events", 0, "properties"]),  # was a 500: not storable as JSON
+        ({"properties": {"n": [{"m": -(2**63) - 1}]}}, ["events", 0, "properties"]),
+        ({"feedback": {"nps": False}}, ["events", 0, "feedback", "nps"]),  # was taken as NPS 0
+        ({"feedback": {"csat": "5"}}, ["events", 0, "feedback", "csat"]),
+        ({"revenue": True}, ["events", 0, "revenue"]),  # was taken as 1.0
+    ],
+)
+def test_values_found_by_fuzzing_are_422(ingest, topic_end, changes, loc):
+    before = topic_end()
+    response = ingest.post("/v1/events", json={"events": [event(6000, **changes)]})
+    assert response.status_code == 422, response.text
+    assert ["body", *loc] in [d["loc"] for d in response.json()["detail"]]
+    assert topic_end() == before
+
+
 def test_invalid_json_is_422(ingest):
     response = ingest.post("/v1/events", content=b'{"events": [', headers={"Content-Type": "application/json"})
     assert response.status_code == 422
@@ -127,7 +145,10 @@ def test_broker_down_is_503_with_retry_after():
         response = client.post("/v1/events", json={"events": [event(1)]}, headers={"Authorization": "Bearer k"})
         assert response.status_code == 503
         assert int(response.headers["retry-after"]) > 0
-        assert client.get("/healthz").status_code == 503
+        assert client.get("/healthz").status_code == 200  # alive, but not ready
+        ready = client.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["checks"]["broker"] == "unavailable"
 
 
 def test_far_future_event_refused_near_future_accepted(ingest, topic_end):

@@ -47,14 +47,14 @@ def test_a_shop_instrumented_with_segment_sends_its_journey(stack, api, clickhou
     analytics = segment(stack, errors, sync_mode=True)
     context = {"channel": "browser", "page": {"path": "/p/linen-throw"}}
     analytics.page(anonymous_id="seg-dev-1", name="Linen throw", properties={"path": "/p/linen-throw"},
-                   timestamp=ts("2012-06-01T19:00:00Z"), message_id="seg-1")
+                   timestamp=ts("2008-06-01T19:00:00Z"), message_id="seg-1")
     analytics.track(anonymous_id="seg-dev-1", event="Product Viewed", properties={"sku": "LT-2"},
-                    context=context, timestamp=ts("2012-06-01T19:01:00Z"), message_id="seg-2")
+                    context=context, timestamp=ts("2008-06-01T19:01:00Z"), message_id="seg-2")
     analytics.identify(user_id="seg-cust-1", anonymous_id="seg-dev-1", traits={"email_opt_in": True})
-    analytics.track(user_id="seg-cust-1", event="Order Completed", timestamp=ts("2012-06-01T19:05:00Z"),
+    analytics.track(user_id="seg-cust-1", event="Order Completed", timestamp=ts("2008-06-01T19:05:00Z"),
                     properties={"order_id": "NW-77", "revenue": 64.5, "currency": "GBP"}, message_id="seg-3")
     analytics.track(user_id="seg-cust-1", event="Gift Note Written", message_id="seg-4",
-                    timestamp=ts("2012-06-01T19:06:00Z"))  # no rule: dead-lettered
+                    timestamp=ts("2008-06-01T19:06:00Z"))  # no rule: dead-lettered
     analytics.group(user_id="seg-cust-1", group_id="northwind", message_id="seg-5")
     assert errors == []
 
@@ -75,12 +75,12 @@ def test_batches_from_the_background_queue_gzip_and_retries_count_once(stack, cl
     ids = [f"seg-b-{uuid.uuid4().hex}" for _ in range(120)]
     for i, message_id in enumerate(ids):
         analytics.track(user_id=f"seg-cust-{100 + i % 9}", event="Cart Viewed", message_id=message_id,
-                        timestamp=ts(f"2012-06-02T10:{i // 60:02d}:{i % 60:02d}Z"))
+                        timestamp=ts(f"2008-06-02T10:{i // 60:02d}:{i % 60:02d}Z"))
     analytics.flush()
     # The same calls again, as an SDK retrying after a lost response would.
     for i, message_id in enumerate(ids[:30]):
         analytics.track(user_id=f"seg-cust-{100 + i % 9}", event="Cart Viewed", message_id=message_id,
-                        timestamp=ts(f"2012-06-02T10:{i // 60:02d}:{i % 60:02d}Z"))
+                        timestamp=ts(f"2008-06-02T10:{i // 60:02d}:{i % 60:02d}Z"))
     analytics.flush()
     analytics.join()
     assert errors == []
@@ -101,7 +101,7 @@ def raw(stack):
 
 def test_single_call_endpoints_answer_like_segment(raw):
     call = {"userId": "seg-cust-2", "event": "Product Added", "messageId": "seg-6",
-            "timestamp": "2012-06-03T08:00:00Z"}
+            "timestamp": "2008-06-03T08:00:00Z"}
     response = raw.post("/v1/track", json=call)
     assert response.status_code == 200, response.text
     assert response.json() == {"success": True, "accepted": 1, "dead_lettered": 0}
@@ -136,7 +136,7 @@ def test_a_rule_added_later_recovers_dead_lettered_calls(raw, stack, api, tmp_pa
     from services.cli.__main__ import main
 
     call = {"userId": "seg-cust-3", "event": "Table Booked", "messageId": "seg-8",
-            "timestamp": "2012-06-04T18:30:00Z", "properties": {"guests": 2}}
+            "timestamp": "2008-06-04T18:30:00Z", "properties": {"guests": 2}}
     assert raw.post("/v1/track", json=call).json()["dead_lettered"] == 1
     rules = tmp_path / "rules.yaml"
     rules.write_text("events:\n  Table Booked: {stage: purchase, channel: call_center}\n")

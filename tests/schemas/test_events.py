@@ -50,6 +50,10 @@ def test_stages_in_canonical_order():
         ({"feedback": {"comment": "x" * 4001}}, ("feedback", "comment")),
         ({"feedback": {"stars": 5}}, ("feedback", "stars")),
         ({"properties": {"blob": "x" * 33000}}, ("properties",)),
+        ({"properties": {"n": 2**64}}, ("properties",)),  # beyond 64 bits: not storable as JSON
+        ({"feedback": {"nps": False}}, ("feedback", "nps")),  # a boolean is not a score
+        ({"feedback": {"rating": "4"}}, ("feedback", "rating")),
+        ({"revenue": True}, ("revenue",)),
         ({"colour": "red"}, ("colour",)),
     ],
 )

@@ -21,7 +21,7 @@ from typing import Annotated, Any, Generic, TypeVar
 import orjson
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.query import QueryResult
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, Field, ValidationInfo, field_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, Field, ValidationInfo, field_validator
 
 from schemas.events import STAGES
 
@@ -59,7 +59,14 @@ def _rfc3339_string(value: Any) -> Any:
     return value
 
 
-Rfc3339 = Annotated[AwareDatetime, BeforeValidator(_rfc3339_string)]
+def _utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+        raise ValueError("is out of range once converted to UTC") from None
+
+
+Rfc3339 = Annotated[AwareDatetime, BeforeValidator(_rfc3339_string), AfterValidator(_utc)]
 
 
 class TimeRange(BaseModel):
@@ -75,11 +82,6 @@ class TimeRange(BaseModel):
         Field(description="Exclusive end, RFC 3339 with offset or Z; must be after start",
               examples=["2026-12-01T00:00:00Z"]),
     ]
-
-    @field_validator("start", "end")
-    @classmethod
-    def _to_utc(cls, value: datetime) -> datetime:
-        return value.astimezone(UTC)
 
     @field_validator("end")
     @classmethod

@@ -22,7 +22,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from services.api.queries.base import UTC, QueryRunner, Rfc3339, TimeRange, epoch_ms_ceil, format_ms
 from services.api.queries.feedback import (
@@ -33,6 +33,7 @@ from services.api.queries.feedback import (
     items_sql,
     with_status_sql,
 )
+from services.api.queries.intervals import storable
 
 _TIME = {"format": "date-time"}
 IN_RANGE = ("occurred_at >= fromUnixTimestamp64Milli({start_ms:Int64}, 'UTC')",
@@ -152,6 +153,11 @@ class RepeatIssuesQuery(BaseModel):
     as_of: Annotated[Rfc3339 | None, Field(description="End of the window (exclusive), RFC 3339; "
                                            "default now")] = None
     limit: Annotated[int, Field(ge=1, le=MAX_CUSTOMERS, description="Customers, default 50")] = DEFAULT_CUSTOMERS
+
+    @field_validator("as_of")
+    @classmethod
+    def _storable(cls, value: datetime | None) -> datetime | None:
+        return None if value is None else storable(value)  # as_of - days must not overflow
 
 
 class RepeatCustomer(BaseModel):

@@ -117,15 +117,20 @@ def range_ordinals(start: datetime, end: datetime, interval: Interval) -> tuple[
     return ordinal(epoch_ms_floor(start), interval), ordinal(epoch_ms_ceil(end) - 1, interval)
 
 
+def storable(value: datetime) -> datetime:
+    """`value` if events can have it, else ValueError: date maths on it then cannot overflow."""
+    if not MIN_TIME <= value <= MAX_TIME:
+        raise ValueError("must be between 1900-01-01 and 2299-12-31, the times events can have")
+    return value
+
+
 class StoredTimeRange(TimeRange):
     """[start, end) within the times events can have (so interval maths cannot overflow)."""
 
     @field_validator("start", "end")
     @classmethod
     def _storable(cls, value: datetime) -> datetime:
-        if not MIN_TIME <= value <= MAX_TIME:
-            raise ValueError("must be between 1900-01-01 and 2299-12-31, the times events can have")
-        return value
+        return storable(value)
 
 
 class IntervalRange(StoredTimeRange):

@@ -51,8 +51,12 @@ def _page() -> str:
 
 
 PAGE = _page()
-if not ECHARTS.exists():
-    log.warning("%s is missing: the dashboard cannot draw charts until `make install` vendors ECharts", ECHARTS)
+
+
+def warn_if_not_vendored() -> None:
+    """Called at start-up (not import), so the warning goes through the service's log format."""
+    if not ECHARTS.exists():
+        log.warning("%s is missing: the dashboard cannot draw charts until `make install` vendors ECharts", ECHARTS)
 
 router = APIRouter(tags=["dashboard"], include_in_schema=False)
 

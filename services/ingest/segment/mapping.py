@@ -40,10 +40,18 @@ class Mapped:
     event: TouchpointEvent | None = None
     link: IdentityLink | None = None
     dead_letter: str | None = None  # the reason
+    kind: str = ""  # of a dead letter: the reason's kind, for metrics (one of UNMAPPED_KINDS)
+
+
+# unsupported_call: group or unknown type; missing_id: no userId/anonymousId (or previousId) to use;
+# no_stage: no stage given and no rule; invalid_field: a field of the wrong type or value.
+UNMAPPED_KINDS = ("unsupported_call", "missing_id", "no_stage", "invalid_field")
 
 
 class Unmapped(ValueError):
-    pass
+    def __init__(self, message: str, kind: str = "invalid_field") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 def map_call(call: dict[str, Any], rules: Rules, default_channel: Channel, max_future: timedelta) -> Mapped:
@@ -56,10 +64,10 @@ def map_call(call: dict[str, Any], rules: Rules, default_channel: Channel, max_f
         if kind == "alias":
             return Mapped(link=_alias(call))
         if kind == "group":
-            raise Unmapped("group calls describe accounts, not touchpoints")
-        raise Unmapped(f"type must be one of {', '.join(CALL_TYPES)}; got {kind!r}")
+            raise Unmapped("group calls describe accounts, not touchpoints", "unsupported_call")
+        raise Unmapped(f"type must be one of {', '.join(CALL_TYPES)}; got {kind!r}", "unsupported_call")
     except Unmapped as exc:
-        return Mapped(dead_letter=str(exc))
+        return Mapped(dead_letter=str(exc), kind=exc.kind)
 
 
 def _touchpoint(kind: str, call: dict[str, Any], rules: Rules, default_channel: Channel,
@@ -77,7 +85,7 @@ def _touchpoint(kind: str, call: dict[str, Any], rules: Rules, default_channel: 
     stage = _stage(properties, rule, name)
     user_id, anonymous_id = _id(call, "userId"), _id(call, "anonymousId")
     if user_id is None and anonymous_id is None:
-        raise Unmapped("userId or anonymousId is required")
+        raise Unmapped("userId or anonymousId is required", "missing_id")
     data: dict[str, Any] = {
         "event_id": _event_id(call),
         "customer_id": user_id,
@@ -106,7 +114,7 @@ def _touchpoint(kind: str, call: dict[str, Any], rules: Rules, default_channel: 
 def _identify(call: dict[str, Any]) -> IdentityLink:
     user_id = _id(call, "userId")
     if user_id is None:
-        raise Unmapped("identify call without userId: nothing to link the anonymous id to")
+        raise Unmapped("identify call without userId: nothing to link the anonymous id to", "missing_id")
     traits = _object(call, "traits")
     return _link(_id(call, "anonymousId") or "", user_id, traits)
 
@@ -114,7 +122,7 @@ def _identify(call: dict[str, Any]) -> IdentityLink:
 def _alias(call: dict[str, Any]) -> IdentityLink:
     previous, user_id = _id(call, "previousId"), _id(call, "userId")
     if previous is None or user_id is None:
-        raise Unmapped("alias call needs previousId and userId")
+        raise Unmapped("alias call needs previousId and userId", "missing_id")
     return _link(previous, user_id, {})
 
 
@@ -132,7 +140,8 @@ def _stage(properties: dict[str, Any], rule: Rule | None, name: str) -> str:
             raise Unmapped(f"properties.stage must be one of {', '.join(Stage)}; got {given!r}")
         return given
     if rule is None:
-        raise Unmapped(f"no stage for {name!r}: set properties.stage or add a rule for it (SEGMENT_RULES_FILE)")
+        raise Unmapped(f"no stage for {name!r}: set properties.stage or add a rule for it (SEGMENT_RULES_FILE)",
+                       "no_stage")
     return rule.stage.value
 
 

@@ -66,6 +66,7 @@ class Outcome:
     events: list[TouchpointEvent] = field(default_factory=list)
     links: list[IdentityLink] = field(default_factory=list)
     dead_letters: list[tuple[bytes, bytes]] = field(default_factory=list)  # (key, envelope)
+    dead_letter_kinds: list[str] = field(default_factory=list)  # the reasons' kinds, for metrics
 
 
 def sort_calls(calls: list[dict[str, Any]], rules: Rules, default_channel: Channel, max_future: timedelta,
@@ -84,6 +85,7 @@ def sort_calls(calls: list[dict[str, Any]], rules: Rules, default_channel: Chann
             envelope = {"reason": mapped.dead_letter, "topic": f"segment:{path}", "partition": None,
                         "offset": None, "key": key, "value": orjson.dumps(call).decode(), "source": source}
             outcome.dead_letters.append((key.encode(), orjson.dumps(envelope)))
+            outcome.dead_letter_kinds.append(mapped.kind)
     return outcome
 
 

@@ -139,13 +139,14 @@ def shape_trends(rows: list[tuple], start: datetime, end: datetime, interval: st
     found = {r[0]: (int(r[1]), int(r[2])) for r in rows}
     last = period_start(end - timedelta(microseconds=1), interval)
     day, out = period_start(start, interval), []
-    while day <= last:
+    while True:
         entered, converted = found.get(day, (0, 0))
         out.append(FunnelTrend(
             interval_start=datetime(day.year, day.month, day.day, tzinfo=UTC), entered=entered,
             converted=converted, conversion_rate=converted / entered if entered else 0.0))
+        if day >= last:  # stop before stepping past the last period: after 9999-12 there is none
+            return out
         day = next_period(day, interval)
-    return out
 
 
 def customers_sql(paths: str, status: str) -> str:
