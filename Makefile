@@ -38,7 +38,7 @@ up: $(STAMP) $(ECHARTS)
 test: $(STAMP) $(ECHARTS) $(CHROMIUM)
 	$(PY) -m pytest -q
 
-# Every figure beside its reference (bench/README in README.md "Benchmarks"); writes bench/results.md.
+# Every figure beside its reference (README.md, Benchmarks); writes bench/results.md. Not part of test.
 bench: $(STAMP)
 	$(PY) -m bench
 
