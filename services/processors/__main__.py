@@ -6,7 +6,7 @@ import logging
 
 def main() -> None:
     from deploy.topics import ensure_topics
-    from services.processors import agent, alerts, feedback  # importing registers the agents
+    from services.processors import agent, alerts, feedback, watchdog  # importing registers the agents
     from services.processors.app import app, settings
 
     logging.getLogger("kafka").setLevel(logging.WARNING)
@@ -14,6 +14,7 @@ def main() -> None:
     agent.sink()  # migrate and connect before consuming
     feedback.sink()
     alerts.alerts()
+    watchdog.install(app, settings.recovery_stall_s)
     app.main_argv = None
     from faust.worker import Worker
 
