@@ -1,13 +1,14 @@
 """Recovery watchdog: a worker whose table recovery stops making progress exits, to be restarted.
 
 After a rebalance Faust restores the journeys table from its changelog before the agents run
-again. Rarely, after the broker restarts, that restore waits forever: no changelog record reaches
-the worker although the broker has them (Faust logs "No event received for active tp ... since
-recovery start" every few seconds and never recovers). A fresh process always recovers, so the
-worker ends itself when recovery has stood still for RECOVERY_STALL_S seconds and leaves the
+again. The one way we saw that restore wait forever (after a broker restart) is fixed in
+transport.py; Faust has had others (its issue tracker lists several), and a stuck worker
+processes nothing while it still looks alive. So the worker ends itself when recovery, with
+changelog records left to read, has stood still for RECOVERY_STALL_S seconds, and leaves the
 restart to whatever runs it (LocalStack's supervisor here, `restart:` in docker compose, the
-orchestrator in production). Exiting is as safe as a SIGKILL: offsets are committed only after
-ClickHouse has a batch, so the next worker re-reads whatever this one had not finished.
+orchestrator in production). A fresh process recovers from scratch. Exiting is as safe as a
+SIGKILL: offsets are committed only after ClickHouse has a batch, so the next worker re-reads
+whatever this one had not finished.
 
 Only recovery is watched: a worker waiting on ClickHouse (sink retries) or on the broker during
 normal processing is backing off, not stuck, and must stay up.

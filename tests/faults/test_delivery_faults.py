@@ -183,8 +183,6 @@ def test_broker_restarted_while_clients_retry(fault_stack):
     assert poster.retry_after and all(v.isdigit() and int(v) > 0 for v in poster.retry_after)
     assert poster.statuses[-1] == 202
     assert_exactly_once(fault_stack, events, "fb")
-    # Resumed without help, or (rarely) their watchdog ended a stuck recovery and the supervisor
-    # started a fresh worker; never a crash.
-    if fault_stack.components["processors"].process.pid != pid:
-        assert fault_stack.restarts.get("processors", 0) == restarts + 1
-        assert "table recovery made no progress" in fault_stack.log_path("processors").read_text(errors="replace")
+    # The same worker resumed: neither its recovery watchdog nor the supervisor had to step in.
+    assert fault_stack.components["processors"].process.pid == pid, "processors resume by themselves"
+    assert fault_stack.restarts.get("processors", 0) == restarts
