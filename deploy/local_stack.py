@@ -21,8 +21,6 @@ import httpx
 
 from schemas.clickhouse.bi import BI_USER, BI_VIEWS
 
-BIN = Path(sys.executable).parent
-
 
 def _noida_binary() -> str:
     # The binary itself, not the `noida-db` console script: the script runs it as a child and dies
@@ -102,6 +100,7 @@ class LocalStack:
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     _stopping: set[str] = field(default_factory=set, repr=False)
     _supervisor: threading.Thread | None = field(default=None, repr=False)
+    _closed: bool = field(default=False, repr=False)
 
     @property
     def ingest_url(self) -> str:
@@ -197,12 +196,13 @@ class LocalStack:
                         cwd=Path(__file__).resolve().parent.parent,
                     )
                 self._wait(component, timeout_s)
-        if self._supervisor is None and self.supervised:
+        self._closed = False
+        if self.supervised and (self._supervisor is None or not self._supervisor.is_alive()):
             self._supervisor = threading.Thread(target=self._supervise, name="stack-supervisor", daemon=True)
             self._supervisor.start()
 
     def _supervise(self) -> None:
-        while True:
+        while not self._closed:
             time.sleep(0.5)
             for name in self.supervised:
                 with self._lock:
@@ -239,6 +239,8 @@ class LocalStack:
 
     def stop(self, *names: str, timeout_s: float = 15.0) -> None:
         """Stop components in reverse start order: SIGTERM, then SIGKILL after timeout_s."""
+        if not names:
+            self._closed = True
         for name in reversed(names or tuple(self.components)):
             with self._lock:
                 self._stopping.add(name)
