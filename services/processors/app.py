@@ -1,13 +1,12 @@
 """The Faust app: touchpoint topic in, journey table, dead-letter topic out."""
 from __future__ import annotations
 
-import faust
-
 from services.processors.settings import ProcessorSettings
+from services.processors.transport import App
 
 settings = ProcessorSettings()
 
-app = faust.App(
+app = App(
     settings.processor_app_id,
     broker=[f"kafka://{server}" for server in settings.kafka_bootstrap_servers.split(",")],
     store="memory://",

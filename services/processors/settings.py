@@ -28,6 +28,8 @@ class ProcessorSettings(KafkaSettings, ClickHouseSettings, LoggingSettings):
     producer_max_batch_size: int = 16384
     # Faust's web server: /metrics (Prometheus), /healthz and /readyz (services/processors/web.py).
     web_port: int = 6066
+    # A worker whose table recovery stands still this long exits to be restarted (watchdog.py).
+    recovery_stall_s: float = Field(120.0, gt=0)
     # Detractor alerts (services/processors/alerts.py): events with NPS at or under this.
     alert_nps_max: int = Field(6, ge=0, le=10)
     # Optional: each alert is also POSTed here as JSON (best effort, see alerts.py).
