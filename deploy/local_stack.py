@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,7 +21,16 @@ import httpx
 
 from schemas.clickhouse.bi import BI_USER, BI_VIEWS
 
-BIN = Path(sys.executable).parent
+
+def _noida_binary() -> str:
+    # The binary itself, not the `noida-db` console script: the script runs it as a child and dies
+    # at once on SIGTERM, so waiting on the script would not wait for the broker to save its log.
+    from importlib.resources import files
+
+    binary = str(files("noida_db").joinpath("noida-db"))
+    if not os.access(binary, os.X_OK):
+        os.chmod(binary, 0o755)  # as the script does
+    return binary
 
 
 def free_port() -> int:
@@ -83,6 +93,14 @@ class LocalStack:
     broker: str = "noida"  # or "tansu" (memory only, for benchmarks)
     extra_env: dict[str, str] = field(default_factory=dict)
     components: dict[str, Component] = field(default_factory=dict)
+    # Restarted when they exit on their own, as an orchestrator would: the processors end
+    # themselves when their table recovery is stuck (services/processors/watchdog.py).
+    supervised: tuple[str, ...] = ("processors",)
+    restarts: dict[str, int] = field(default_factory=dict)
+    _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    _stopping: set[str] = field(default_factory=set, repr=False)
+    _supervisor: threading.Thread | None = field(default=None, repr=False)
+    _closed: bool = field(default=False, repr=False)
 
     @property
     def ingest_url(self) -> str:
@@ -136,7 +154,7 @@ class LocalStack:
                            "--listener-url", listener, "--advertised-listener-url", listener,
                            "--storage-engine", "memory://tansu/"]
         else:
-            broker_argv = [str(BIN / "noida-db"), "start", "--only", "kafka",
+            broker_argv = [_noida_binary(), "start", "--only", "kafka",
                            "--kafka-port", str(p.kafka), "--data-dir", str(self.root / "kafka")]
         py = sys.executable
         env = self.env()
@@ -168,16 +186,40 @@ class LocalStack:
         """Start the named components (all, in dependency order, when none named) and wait."""
         definitions = self._definitions()
         for name in names or tuple(definitions):
-            component = definitions[name]
-            self.components[name] = component
-            self.log_path(name).parent.mkdir(parents=True, exist_ok=True)
-            with open(self.log_path(name), "ab") as log:
-                component.process = subprocess.Popen(
-                    component.argv, env=self.env(), stdout=log, stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL, start_new_session=True,
-                    cwd=Path(__file__).resolve().parent.parent,
-                )
-            self._wait(component, timeout_s)
+            with self._lock:
+                component = definitions[name]
+                self.components[name] = component
+                self._stopping.discard(name)
+                self.log_path(name).parent.mkdir(parents=True, exist_ok=True)
+                with open(self.log_path(name), "ab") as log:
+                    component.process = subprocess.Popen(
+                        component.argv, env=self.env(), stdout=log, stderr=subprocess.STDOUT,
+                        stdin=subprocess.DEVNULL, start_new_session=True,
+                        cwd=Path(__file__).resolve().parent.parent,
+                    )
+                self._wait(component, timeout_s)
+        self._closed = False
+        if self.supervised and (self._supervisor is None or not self._supervisor.is_alive()):
+            self._supervisor = threading.Thread(target=self._supervise, name="stack-supervisor", daemon=True)
+            self._supervisor.start()
+
+    def _supervise(self) -> None:
+        while not self._closed:
+            time.sleep(0.5)
+            for name in self.supervised:
+                with self._lock:
+                    component = self.components.get(name)
+                    if (component is None or component.process is None or name in self._stopping
+                            or component.process.poll() is None):
+                        continue
+                    self.restarts[name] = self.restarts.get(name, 0) + 1
+                    with open(self.log_path(name), "ab") as log:
+                        log.write(f"[local stack] {name} exited with {component.process.returncode}; "
+                                  f"restarting\n".encode())
+                    try:
+                        self.start(name)
+                    except RuntimeError:
+                        pass  # exited again at once: the next round retries
 
     def _wait(self, component: Component, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
@@ -190,22 +232,28 @@ class LocalStack:
             time.sleep(0.1)
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
-        component = self.components[name]
-        if component.process and component.process.poll() is None:
-            os.killpg(component.process.pid, sig)
-            component.process.wait(timeout=30)
+        with self._lock:
+            self._stopping.add(name)
+            component = self.components[name]
+            if component.process and component.process.poll() is None:
+                os.killpg(component.process.pid, sig)
+                component.process.wait(timeout=30)
 
     def stop(self, *names: str, timeout_s: float = 15.0) -> None:
         """Stop components in reverse start order: SIGTERM, then SIGKILL after timeout_s."""
+        if not names:
+            self._closed = True
         for name in reversed(names or tuple(self.components)):
-            component = self.components.get(name)
-            if component is None or component.process is None or component.process.poll() is not None:
-                continue
-            os.killpg(component.process.pid, signal.SIGTERM)
-            try:
-                component.process.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                self.kill(name)
+            with self._lock:
+                self._stopping.add(name)
+                component = self.components.get(name)
+                if component is None or component.process is None or component.process.poll() is not None:
+                    continue
+                os.killpg(component.process.pid, signal.SIGTERM)
+                try:
+                    component.process.wait(timeout=timeout_s)
+                except subprocess.TimeoutExpired:
+                    self.kill(name)
 
     def wipe(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)

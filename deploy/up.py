@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         while True:
             for name, component in stack.components.items():
-                if component.process.poll() is not None:
+                if name not in stack.supervised and component.process.poll() is not None:
                     print(f"{name} exited with {component.process.returncode}; see {stack.log_path(name)}")
                     return 1
             time.sleep(1)

@@ -5,7 +5,14 @@ from __future__ import annotations
 def main() -> None:
     from deploy.topics import ensure_topics
     from services.common.logging import setup_logging
-    from services.processors import agent, alerts, feedback, identify_agent, web  # noqa: F401 (registers them)
+    from services.processors import (  # noqa: F401 (importing registers the agents and pages)
+        agent,
+        alerts,
+        feedback,
+        identify_agent,
+        watchdog,
+        web,
+    )
     from services.processors.app import app, settings
 
     setup_logging("processors", settings)
@@ -14,6 +21,7 @@ def main() -> None:
     feedback.sink()
     identify_agent.sink()
     alerts.alerts()
+    watchdog.install(app, settings.recovery_stall_s)
     app.main_argv = None
     from faust.worker import Worker
 

@@ -86,9 +86,5 @@ async def process(batch) -> None:
 
 @app.agent(touchpoints, concurrency=1)
 async def build_journeys(stream):
-    # A batch sets up to batch_size table keys at once; with Faust's default of 100 pending
-    # changelog records the stream stalled in every batch until they were sent.
-    buffer = app.producer.buffer
-    buffer.max_messages = max(buffer.max_messages, settings.batch_size)
     async for batch in stream.take_events(settings.batch_size, within=settings.batch_within_s):
         await process(batch)

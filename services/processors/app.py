@@ -1,14 +1,12 @@
 """The Faust app: touchpoint topic in, journey table, dead-letter topic out."""
 from __future__ import annotations
 
-import faust
-
-from services.common.partitioner import CachedPartitioner
 from services.processors.settings import ProcessorSettings
+from services.processors.transport import App
 
 settings = ProcessorSettings()
 
-app = faust.App(
+app = App(
     settings.processor_app_id,
     broker=[f"kafka://{server}" for server in settings.kafka_bootstrap_servers.split(",")],
     store="memory://",
@@ -21,9 +19,6 @@ app = faust.App(
     broker_session_timeout=settings.broker_session_timeout_s,
     broker_heartbeat_interval=settings.broker_heartbeat_interval_s,
     producer_max_batch_size=settings.producer_max_batch_size,
-    # The journey table writes one changelog record per changed customer per batch, each through
-    # the partitioner: aiokafka's default hashes every key in pure Python.
-    producer_partitioner=CachedPartitioner(),
     producer_acks=-1,
     web_port=settings.web_port,
     web_host="127.0.0.1",

@@ -25,11 +25,11 @@ class ProcessorSettings(KafkaSettings, ClickHouseSettings, LoggingSettings):
     sink_max_backoff_s: float = 10.0
     broker_session_timeout_s: float = 10.0
     broker_heartbeat_interval_s: float = 3.0
-    # Bytes per record batch (changelog, dead letters, alerts). A batch of 2,000 events changes up
-    # to 2,000 customers' journey state; 16 KiB batches made each flush wait on many round trips.
-    producer_max_batch_size: int = 512 * 1024
+    producer_max_batch_size: int = 16384
     # Faust's web server: /metrics (Prometheus), /healthz and /readyz (services/processors/web.py).
     web_port: int = 6066
+    # A worker whose table recovery stands still this long exits to be restarted (watchdog.py).
+    recovery_stall_s: float = Field(120.0, gt=0)
     # Detractor alerts (services/processors/alerts.py): events with NPS at or under this.
     alert_nps_max: int = Field(6, ge=0, le=10)
     # Optional: each alert is also POSTed here as JSON (best effort, see alerts.py).

@@ -1,10 +1,9 @@
-"""Columnar, retried writes of a batch to ClickHouse: raw events and projections side by side."""
+"""Columnar, retried writes of a batch to ClickHouse: raw events first, then projections."""
 from __future__ import annotations
 
 import logging
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -75,7 +74,6 @@ class ClickHouseSink:
         self._client = client
         self._max_backoff_s = max_backoff_s
         self._links = IdentitySink(client, max_backoff_s)
-        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sink")
         self.batches = 0
 
     async def write(
@@ -109,16 +107,11 @@ class ClickHouseSink:
             events = [row for row in events if (row[1], row[0]) not in present]
             if present:
                 log.info("left out %d events already in ClickHouse", len(present))
-        inserts = [(table, rows, columns) for table, rows, columns in (
-            ("events", events, EVENT_COLUMNS), ("journeys", journeys, JOURNEY_COLUMNS),
-            ("journey_stages", stages, STAGE_COLUMNS)) if rows]
-        # Side by side: the agent waits for all three round trips, and their order does not matter
-        # (the batch is acked, and the journey table updated, only after every one of them).
-        others = [self._pool.submit(self._client.insert, *insert) for insert in inserts[1:]]
-        for insert in inserts[:1]:
-            self._client.insert(*insert)
-        for other in others:
-            other.result()
+        if events:
+            self._client.insert("events", events, column_names=EVENT_COLUMNS)
+        if journeys:
+            self._client.insert("journeys", journeys, column_names=JOURNEY_COLUMNS)
+            self._client.insert("journey_stages", stages, column_names=STAGE_COLUMNS)
         return len(events)
 
     def _present(self, events: list[list]) -> set[tuple[str, str]]:

@@ -8,10 +8,13 @@ import pytest
 
 from services.common.logging import setup_logging
 from services.common.settings import LoggingSettings
+from tests.conftest import wait_for
 
 
 @pytest.mark.parametrize("service", ["ingest", "api", "processors"])
 def test_every_line_is_a_json_record(stack, service):
+    # Faust answers /readyz (what the stack waits on) a moment before it logs "Ready".
+    wait_for(lambda: "Ready" in stack.log_path("processors").read_text(), 30, "the processors' Ready line")
     lines = [line for line in stack.log_path(service).read_text().splitlines() if line.strip()]
     assert lines
     records = []

@@ -1,0 +1,175 @@
+"""The transport fixes (services/processors/transport.py) against a real broker and aiokafka.
+
+1. Faust's fetch call waits with Faust's live set of active partitions; a rebalance empties that
+   set; aiokafka then reads the empty set as "every partition" and hands over (and moves past)
+   records of partitions Faust did not ask for, which Faust drops. Here the set is emptied while
+   the call waits and a record arrives for the partition that was asked for.
+2. Records drained before a seek of their partition are not delivered after it.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from types import SimpleNamespace
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+from kafka.admin import KafkaAdminClient, NewTopic
+
+from deploy.local_stack import LocalStack, Ports
+from services.processors.app import app
+from services.processors.transport import Consumer, ConsumerThread, Records, Transport
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory):
+    stack = LocalStack(tmp_path_factory.mktemp("transport"), Ports.free())
+    try:
+        stack.start("kafka")
+        yield stack.bootstrap_servers
+    finally:
+        stack.stop()
+
+
+def thread_of(cls):
+    # Only the fetch and seek methods are exercised: they need the Faust consumer's flow flag and
+    # read offsets and the request timeout, not a running thread.
+    thread = cls.__new__(cls)
+    thread.consumer = SimpleNamespace(flow_active=True, _read_offset={})
+    thread.app = SimpleNamespace(conf=SimpleNamespace(broker_request_timeout=10.0))
+    thread.seek_epochs = Counter()
+    return thread
+
+
+async def fetch_while_a_rebalance_empties_the_set(bootstrap: str, topic: str, thread) -> tuple[dict, int]:
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    admin.create_topics([NewTopic(topic, 2, 1)])
+    admin.close()
+    asked, other = TopicPartition(topic, 0), TopicPartition(topic, 1)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=100)
+    await producer.start()
+    await consumer.start()
+    try:
+        for i in range(5):
+            await producer.send_and_wait(topic, b"changelog-%d" % i, partition=other.partition)
+        consumer.assign([asked, other])
+        await consumer.seek_to_beginning(asked, other)
+        deadline = time.monotonic() + 10
+        while other not in consumer._fetcher._records:  # prefetched, as Faust's paused partitions are
+            assert time.monotonic() < deadline, "records of the other partition never prefetched"
+            await asyncio.sleep(0.05)
+        active = {asked}  # Faust's live set, shared with the waiting call
+        call = asyncio.ensure_future(thread._fetch_records(consumer, active, timeout=5.0))
+        await asyncio.sleep(0.3)
+        active.clear()  # the rebalance pauses every partition
+        await producer.send_and_wait(topic, b"stream", partition=asked.partition)  # wakes the call
+        records = await call
+        return {tp.partition: len(batch) for tp, batch in records.items()}, await consumer.position(other)
+    finally:
+        await consumer.stop()
+        await producer.stop()
+
+
+def test_faust_alone_hands_over_partitions_it_was_not_asked_for(broker):
+    # The bug this module's fix is for, shown on the library's own class.
+    got, position = asyncio.run(fetch_while_a_rebalance_empties_the_set(
+        broker, "transport-race-faust", thread_of(AIOKafkaConsumerThread)))
+    assert got.get(1) == 5 and position == 5
+
+
+def test_fixed_thread_returns_only_what_was_asked_for(broker):
+    got, position = asyncio.run(fetch_while_a_rebalance_empties_the_set(
+        broker, "transport-race-fixed", thread_of(ConsumerThread)))
+    assert got == {0: 1}
+    assert position == 0, "the other partition's records stay to be read"
+
+
+def test_an_empty_set_fetches_nothing():
+    class Unused:
+        @property
+        def _fetcher(self):
+            raise AssertionError("must not reach aiokafka")
+
+    assert asyncio.run(thread_of(ConsumerThread)._fetch_records(Unused(), set(), timeout=1.0)) == {}
+
+
+def test_the_processors_app_runs_on_the_fixed_transport():
+    assert isinstance(app.transport, Transport)
+    assert app.transport.Consumer is Consumer
+
+
+async def drained_then_seeked(bootstrap: str, topic: str):
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    admin.create_topics([NewTopic(topic, 2, 1)])
+    admin.close()
+    tps = [TopicPartition(topic, 0), TopicPartition(topic, 1)]
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=100)
+    await producer.start()
+    await consumer.start()
+    try:
+        for tp in tps:
+            for i in range(3):
+                await producer.send_and_wait(topic, b"r%d" % i, partition=tp.partition)
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        thread = thread_of(ConsumerThread)
+        records = {}
+        deadline = time.monotonic() + 10
+        while sum(len(v) for v in records.values()) < 6:
+            assert time.monotonic() < deadline, records
+            batch = await thread._fetch_records(consumer, set(tps), timeout=1.0)
+            assert set(batch.epochs) == set(batch) and set(batch.epochs.values()) == {0}
+            records.update(batch)
+        await thread._seek_wait(consumer, {tps[1]: 0})  # e.g. a recovery seeking back
+        return thread, tps, await consumer.position(tps[1])
+    finally:
+        await consumer.stop()
+        await producer.stop()
+
+
+def test_a_seek_is_counted_for_its_partition_only(broker):
+    thread, (first, second), position = asyncio.run(drained_then_seeked(broker, "transport-seek-count"))
+    assert position == 0
+    assert thread.seek_epochs == Counter({second: 1})
+
+
+class FakeConsumer:
+    """What Consumer.getmany reads from self, around one fetched batch."""
+
+    def __init__(self, records, active, seek_epochs) -> None:
+        self.records, self.active = records, active
+        self.app = SimpleNamespace(consumer_generation_id=1,
+                                   monitor=SimpleNamespace(track_tp_end_offset=lambda tp, hw: None))
+        self.should_stop, self.flow_active = False, True
+        self.scheduler = app.conf.ConsumerScheduler()
+        self._thread = SimpleNamespace(seek_epochs=seek_epochs)
+        self._buffered_partitions = set()
+
+    async def _wait_next_records(self, timeout):
+        return self.records, self.active
+
+    def highwater(self, tp):
+        return 0
+
+    def _to_message(self, tp, record):
+        return record
+
+
+def test_records_fetched_before_a_seek_of_their_partition_are_not_delivered():
+    stream, changelog = TopicPartition("stream", 0), TopicPartition("changelog", 0)
+    batch = Records({stream: ["s-1406", "s-1407"], changelog: ["c-3"]})
+    batch.epochs = {stream: 0, changelog: 0}
+    # The stream partition was seeked back to its committed offset after this batch was drained.
+    fake = FakeConsumer(batch, {stream, changelog}, Counter({stream: 1}))
+
+    async def delivered():
+        return [message async for _, message in Consumer.getmany(fake, timeout=1.0)]
+
+    assert asyncio.run(delivered()) == ["c-3"]
+    fake._thread.seek_epochs = Counter({stream: 1, changelog: 0})
+    batch.epochs = {stream: 1, changelog: 0}
+    assert sorted(asyncio.run(delivered())) == ["c-3", "s-1406", "s-1407"]
