@@ -4,6 +4,7 @@ beside the broker's raw read rate and a plain ClickHouse INSERT of the same rows
 from __future__ import annotations
 
 import asyncio
+import statistics
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -161,7 +162,9 @@ class Pipeline:
                    f"max {max(latencies):.2f} s, {missing} not seen within 30 s. Where it goes (p50 / p95): "
                    f"202 from ingest {percentile(accepted, 0.5):.2f} / {percentile(accepted, 0.95):.2f} s, "
                    f"row in ClickHouse `events` {percentile(landed, 0.5):.2f} / {percentile(landed, 0.95):.2f} s "
-                   f"(processors' batch closes at BATCH_WITHIN_S, 0.5 s, then the insert)"))
+                   f"(processors' batch closes at BATCH_WITHIN_S, 0.5 s, then the insert); in ClickHouse after "
+                   f"{statistics.mean(landed[:10]):.2f} s on average for the first 10 probes, "
+                   f"{statistics.mean(landed[-10:]):.2f} s for the last 10"))
 
     async def _probe(self, session: aiohttp.ClientSession, i: int) -> tuple[float, float, float] | None:
         """Seconds from posting probe i to: its 202, its row in `events`, the stage funnel counting it."""
