@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from enum import StrEnum
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any
 
 import orjson
 from pydantic import (
@@ -52,6 +52,13 @@ class Channel(StrEnum):
 
 
 CHANNELS: tuple[str, ...] = tuple(c.value for c in Channel)
+
+def client_customer_id(value: str) -> str:
+    """A customer id as a client sends it: the anonymous prefix is ours."""
+    if value.startswith(ANONYMOUS_PREFIX):
+        raise ValueError(f"must not start with {ANONYMOUS_PREFIX!r} (reserved for anonymous visitors)")
+    return value
+
 
 class Feedback(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -104,15 +111,10 @@ class TouchpointEvent(BaseModel):
     currency: Annotated[ISO4217, Field(description="ISO 4217 code, e.g. EUR")] | None = None
     feedback: Feedback | None = None
 
-    # Recorded events carry the identity key (which may be anon:...) in customer_id.
-    _client_ids: ClassVar[bool] = True
-
     @field_validator("customer_id")
     @classmethod
     def _not_reserved(cls, value: str | None) -> str | None:
-        if cls._client_ids and value is not None and value.startswith(ANONYMOUS_PREFIX):
-            raise ValueError(f"must not start with {ANONYMOUS_PREFIX!r} (reserved for anonymous visitors)")
-        return value
+        return value if value is None else client_customer_id(value)
 
     @model_validator(mode="after")
     def _someone(self) -> TouchpointEvent:
@@ -171,7 +173,11 @@ class RecordedEvent(TouchpointEvent):
     """An accepted event as it travels on the touchpoint topic: stamped by ingest, with
     customer_id set to the identity key."""
 
-    _client_ids: ClassVar[bool] = False
     customer_id: Annotated[str, Field(min_length=1, max_length=len(ANONYMOUS_PREFIX) + 256)]
+
+    @field_validator("customer_id")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        return value  # the identity key: anon:<anonymous_id> is what ingest writes here
     received_at: AwareDatetime
     source: Annotated[str, Field(max_length=128)] = "default"

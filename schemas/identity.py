@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-from schemas.events import ANONYMOUS_PREFIX, storable_object
+from schemas.events import client_customer_id, storable_object
 
 
 class IdentityLink(BaseModel):
@@ -26,9 +26,7 @@ class IdentityLink(BaseModel):
     @field_validator("customer_id")
     @classmethod
     def _not_reserved(cls, value: str) -> str:
-        if value.startswith(ANONYMOUS_PREFIX):
-            raise ValueError(f"must not start with {ANONYMOUS_PREFIX!r} (reserved for anonymous visitors)")
-        return value
+        return client_customer_id(value)
 
     @field_validator("traits")
     @classmethod

@@ -191,12 +191,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         "/v1/events",
         status_code=202,
         response_model=Accepted,
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/EventBatch"}}},
-            }
-        },
+        openapi_extra=_json_body("EventBatch"),
         responses={401: {}, 413: {}, 422: {}, 429: {}, 503: {}},
         summary="Accept a batch of touchpoint events",
     )
@@ -230,12 +225,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         "/v1/identify",
         status_code=202,
         response_model=Accepted,
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Identify"}}},
-            }
-        },
+        openapi_extra=_json_body("Identify"),
         responses={200: {"model": SegmentAccepted, "description": "A Segment identify call, accepted"},
                    400: {}, 401: {}, 413: {}, 422: {}, 429: {}, 503: {}},
         summary="Link an anonymous visitor to a customer",
@@ -317,6 +307,12 @@ async def _read_limited(request: Request, limit: int) -> bytes:
         if len(body) > limit:
             raise PayloadTooLarge()
     return bytes(body)
+
+
+def _json_body(model: str) -> dict:
+    """OpenAPI for a body parsed by hand (model published in the components by openapi())."""
+    return {"requestBody": {"required": True, "content": {
+        "application/json": {"schema": {"$ref": f"#/components/schemas/{model}"}}}}}
 
 
 def _json_or_none(raw: bytes):

@@ -13,6 +13,7 @@ they are read from `events` (services/api/queries/feedback.py).
 """
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -91,14 +92,9 @@ class StatusSink:
         self._client.insert("feedback_status", current_rows(changes), column_names=CURRENT_COLUMNS)
 
 
-_sink: StatusSink | None = None
-
-
+@functools.cache  # one per process, created at start-up (migrates the schema)
 def sink() -> StatusSink:
-    global _sink
-    if _sink is None:
-        _sink = StatusSink(connect_migrated(settings), settings.sink_max_backoff_s)
-    return _sink
+    return StatusSink(connect_migrated(settings), settings.sink_max_backoff_s)
 
 
 async def process(batch) -> None:

@@ -1,6 +1,7 @@
 """Identify agent: links from journeyline.identities.v1 into ClickHouse (see identity.py)."""
 from __future__ import annotations
 
+import functools
 import logging
 
 from pydantic import ValidationError
@@ -17,14 +18,11 @@ identities = app.topic(
     key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
     partitions=settings.topic_partitions,
 )
-_sink: IdentitySink | None = None
 
 
+@functools.cache  # one per process, created at start-up (migrates the schema)
 def sink() -> IdentitySink:
-    global _sink
-    if _sink is None:
-        _sink = IdentitySink(connect_migrated(settings), settings.sink_max_backoff_s)
-    return _sink
+    return IdentitySink(connect_migrated(settings), settings.sink_max_backoff_s)
 
 
 async def process(batch) -> None:
