@@ -226,7 +226,6 @@ class StageFunnelQueryRunner(QueryRunner[StageFunnelQuery, StageFunnelResponse])
         window_ms = q.window_seconds * 1000
         parameters = {
             "start_ms": start_ms,
-            "end_ms": end_ms,
             "span_ms": end_ms - start_ms,
             "window_ms": window_ms,
             # The last step is at most window after a step-1 time < end.
