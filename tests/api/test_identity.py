@@ -104,6 +104,26 @@ def test_funnel_counts_the_person_once(api, events, chdb):
     assert after == reference_counts(resolved(evs, {"anon:dev-7f3a": "lena"}), start, end) == [3, 2, 1, 1, 0, 0]
 
 
+def test_person_key_is_the_hash_of_the_resolved_person(events, chdb):
+    # person_events.person_key (migration 0007) is what the funnels and retention group by.
+    events.insert(BEFORE + AFTER + [anon("dev-0b11", "awareness", at(3))])
+
+    def keys() -> dict[str, set[int]]:
+        rows = chdb.query("SELECT customer_id, groupUniqArray(person_key), "
+                          "countIf(person_key != cityHash64(customer_id)) FROM person_events "
+                          "GROUP BY customer_id").result_rows
+        assert all(mismatched == 0 for _, _, mismatched in rows)
+        return {customer: set(found) for customer, found, _ in rows}
+
+    before = keys()
+    assert set(before) == {"lena", "anon:dev-7f3a", "anon:dev-0b11"}
+    assert len(set.union(*before.values())) == 3
+    link(chdb, "dev-7f3a", "lena", at(25))
+    after = keys()
+    assert set(after) == {"lena", "anon:dev-0b11"}
+    assert after["lena"] == before["lena"] and after["anon:dev-0b11"] == before["anon:dev-0b11"]
+
+
 def test_an_anonymous_id_stays_with_the_first_customer_it_was_linked_to(api, events, chdb):
     events.insert([anon("tablet-1", "awareness", at(0)), make_event("ana", "purchase", at(5)),
                    make_event("bob", "purchase", at(6))])

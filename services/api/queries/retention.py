@@ -22,7 +22,9 @@ Semantics (tests/api/cohort_reference.py is the executable spec):
   cohort is the first-ever cohort_stage event on that channel and returns count there only.
 * Duplicate copies of an event change nothing: only first times and sets of intervals count.
 
-SQL: one GROUP BY customer_id over events before the last reported interval's end: the
+SQL: one GROUP BY person_key (the person's UInt64 hash, migration 0007) over the events before
+the last reported interval's end that are cohort-stage or later return-stage events (others
+cannot change a cohort or a return, and leaving them out of the GROUP BY halves its CPU): the
 cohort interval is min(ordinal) of the cohort-stage events (intervals are monotonic in
 time, so that is the interval of the first event), the return intervals are
 groupUniqArray(ordinal) of later return-stage events; the outer GROUP BY cohort adds up
@@ -145,14 +147,16 @@ FROM
            groupUniqArrayIf(o, is_return AND o > {{first:Int32}}) AS returns
     FROM
     (
-        SELECT customer_id, {ORDINAL_SQL[interval]} AS o,
+        SELECT person_key, {ORDINAL_SQL[interval]} AS o,
                {stage_condition("cohort_stage")} AS is_cohort,
                {stage_condition("return_stage")} AS is_return
         FROM person_events
         -- no lower bound: the cohort is the interval of the first-ever cohort-stage event
         WHERE occurred_at < fromUnixTimestamp64Milli({{read_end_ms:Int64}}, 'UTC'){channel}
     )
-    GROUP BY customer_id
+    -- a row that is neither a cohort event nor a later return changes nothing: not grouped
+    WHERE is_cohort OR (is_return AND o > {{first:Int32}})
+    GROUP BY person_key
     HAVING countIf(is_cohort) > 0 AND cohort BETWEEN {{first:Int32}} AND {{last:Int32}}
 )
 GROUP BY cohort
