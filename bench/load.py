@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import aiohttp
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from schemas.records import MAX_RECORD_BYTES, approx_events, encode
 from services.common.partitioner import partition_for
 
 
@@ -75,32 +76,50 @@ async def post_bodies(url: str, key: str, bodies: Sequence[bytes], events_per_bo
 
 
 async def produce(bootstrap: str, topic: str, records: Iterable[tuple[bytes, bytes]], *, batched: bool = True,
-                  **options) -> tuple[int, float]:
+                  aggregate: int = 0, **options) -> tuple[int, float]:
     """Send every record as fast as the client goes, acks=all; (count, seconds) until all are acknowledged.
     batched: full record batches per partition (aiokafka's batch API, the broker's ceiling);
-    else send() per record (the client's own per-record cost included)."""
+    else send() per record (the client's own per-record cost included).
+    aggregate: the records are events, sent as event records (schemas/records.py) of up to this many
+    events of one partition, with no key, as ingest sends them under load (count: events)."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", **options)
     await producer.start()
     try:
         count, pending = 0, []
         partitions = sorted(await producer.partitions_for(topic))
         builders: dict[int, object] = {}
+        gathered: dict[int, list[bytes]] = {}
+        size: dict[int, int] = {}
+
+        async def add(partition: int, key: bytes | None, value: bytes) -> None:
+            builder = builders.get(partition)
+            if builder is None or builder.append(timestamp=None, key=key, value=value) is None:
+                if builder is not None:
+                    pending.append(await producer.send_batch(builder, topic, partition=partition))
+                builder = builders[partition] = producer.create_batch()
+                builder.append(timestamp=None, key=key, value=value)
+
         t0 = time.perf_counter()
         for key, value in records:
             count += 1
             if not batched:
                 pending.append(await producer.send(topic, value=value, key=key))
-            else:
+            elif aggregate:
                 partition = partition_for(key, partitions)
-                builder = builders.get(partition)
-                if builder is None or builder.append(timestamp=None, key=key, value=value) is None:
-                    if builder is not None:
-                        pending.append(await producer.send_batch(builder, topic, partition=partition))
-                    builder = builders[partition] = producer.create_batch()
-                    builder.append(timestamp=None, key=key, value=value)
+                events = gathered.setdefault(partition, [])
+                events.append(value)
+                size[partition] = size.get(partition, 0) + len(value)
+                if len(events) >= aggregate or size[partition] >= MAX_RECORD_BYTES // 2:
+                    await add(partition, None, encode(events))
+                    gathered[partition], size[partition] = [], 0
+            else:
+                await add(partition_for(key, partitions), key, value)
             if len(pending) >= 20_000:
                 await asyncio.gather(*pending)
                 pending = []
+        for partition, events in gathered.items():
+            if events:
+                await add(partition, None, encode(events))
         for partition, builder in builders.items():
             pending.append(await producer.send_batch(builder, topic, partition=partition))
         await asyncio.gather(*pending)
@@ -110,7 +129,8 @@ async def produce(bootstrap: str, topic: str, records: Iterable[tuple[bytes, byt
 
 
 async def consume(bootstrap: str, topic: str, count: int, timeout_s: float = 120) -> tuple[int, float]:
-    """Read `count` records from the start of the topic with no group; (count, seconds)."""
+    """Read `count` events (in records of either shape) from the start of the topic with no group;
+    (events, seconds)."""
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest",
                                 enable_auto_commit=False, max_partition_fetch_bytes=4 << 20)
     await consumer.start()
@@ -121,7 +141,7 @@ async def consume(bootstrap: str, topic: str, count: int, timeout_s: float = 120
             batches = await consumer.getmany(timeout_ms=1000, max_records=10_000)
             if t0 is None and batches:
                 t0 = time.perf_counter()
-            read += sum(len(records) for records in batches.values())
+            read += sum(approx_events(r.value) for records in batches.values() for r in records)
         return read, time.perf_counter() - (t0 or time.perf_counter())
     finally:
         await consumer.stop()

@@ -7,7 +7,8 @@ Scaling out (README "Scaling out"): a partition is the unit of processor paralle
 processors form one consumer group; Kafka gives each partition to exactly one worker, so up to
 TOPIC_PARTITIONS workers share the load and any more stand by. Each topic is keyed so that what
 must stay in order shares a partition: a customer's touchpoints (its identity key: customer_id,
-or anon:<anonymous_id> before sign-in), one anonymous id's links, one feedback item's status
+or anon:<anonymous_id> before sign-in; ingest writes event records of one partition's events
+with no key and the partition set by that key, schemas/records.py), one anonymous id's links, one feedback item's status
 changes. Adding a worker is starting another process (a unique PROCESSOR_INSTANCE_ID); the group
 rebalances and the journey table's changelog partitions move with their source partitions.
 Adding partitions later would move keys between partitions (and their journey state), so
@@ -43,13 +44,17 @@ class TopicSpec:
 
 def topic_plan(settings: KafkaSettings) -> list[TopicSpec]:
     return [
-        # Keyed by customer_id; ClickHouse keeps the durable log, Kafka a week of it for replay after outages.
+        # Event records (schemas/records.py): many events of one partition per record, no key; ingest picks
+        # the partition of each event's identity key (Kafka's default partitioner), so a customer's events
+        # share one partition. Single-event records keyed by the identity key are read too.
+        # ClickHouse keeps the durable log, Kafka a week of it for replay after outages.
         TopicSpec(
             settings.topic_touchpoints,
             settings.topic_partitions,
             settings.topic_replication,
             {"retention.ms": str(7 * 24 * 3600 * 1000), "cleanup.policy": "delete"},
-            key="customer_id (the identity key: anon:<anonymous_id> before sign-in)",
+            key="customer_id (the identity key: anon:<anonymous_id> before sign-in) picks the partition; "
+                "event records carry no key",
             consumers="processors: journey agent (group PROCESSOR_APP_ID)",
         ),
         # Refused records are kept until someone replays or discards them.
@@ -58,7 +63,7 @@ def topic_plan(settings: KafkaSettings) -> list[TopicSpec]:
             settings.topic_partitions,
             settings.topic_replication,
             {"retention.ms": "-1", "cleanup.policy": "delete"},
-            key="the refused record's own key",
+            key="the refused record's own key (an event of an event record: its customer_id)",
             consumers="journeyline dlq list / replay (operators)",
         ),
         # Keyed by the feedback item's event_id, so one item's changes stay in order. Kept for

@@ -2,12 +2,14 @@
 
     journeyline dlq list [--limit N] [--json]
         The dead letters (newest N with --limit), oldest first: DLQ partition and offset, the
-        source record's partition@offset, key, why it was refused, a value excerpt, and whether
-        a replay run has examined it yet (pending). --json prints full records as a JSON array.
+        source record's partition@offset (#index: the event's position in an event record), key,
+        why it was refused, a value excerpt, and whether a replay run has examined it yet
+        (pending). --json prints full records as a JSON array.
 
     journeyline dlq replay [--dry-run] [--json]
         Validates each pending dead letter again as the processor does (RecordedEvent) and
-        re-publishes the ones that now validate to the touchpoint topic, keyed by customer_id;
+        re-publishes the ones that now validate to the touchpoint topic, one record per event
+        (a single-event record, which the processors read beside event records), keyed by customer_id;
         lists the ones still invalid with their reasons. Progress is kept as the offsets of the
         consumer group "journeyline-dlq-replay", so no dead letter is replayed twice across
         runs. --dry-run reports what would happen and changes nothing. Exit status 0 either way.
@@ -86,6 +88,8 @@ def _list(args: argparse.Namespace) -> int:
     table.add_column("pending", no_wrap=True)
     for d in letters:
         source = "?" if d.source_partition is None else f"{d.source_partition}@{d.source_offset}"
+        if d.source_index is not None:  # an event of an event record: its position in the record
+            source += f"#{d.source_index}"
         table.add_row(str(d.partition), str(d.offset), source, d.key, d.reason,
                       _excerpt(d.value), "yes" if d.pending else "no")
     Console().print(table)

@@ -1,98 +1,123 @@
-"""Record batches per partition, shared by all concurrent requests, sent with aiokafka's batch API.
+"""Records per partition, shared by all concurrent requests, sent with aiokafka's batch API.
 
 `AIOKafkaProducer.send()` costs tens of microseconds per record in Python (a coroutine, a future,
 the pure-Python murmur2 partitioner), which capped ingest far below what the broker takes. Here a
-record is one append to its partition's open batch (aiokafka's compiled BatchBuilder); one flusher
-task per partition sends that batch with `send_batch` and, while the broker works on it, the next
-batch fills from every request in flight. Each caller awaits the batches holding its records, so a
-202 still means every record was acknowledged (acks=all), and a partition's batches go out in
-order, so a customer's events stay in order.
+request appends to its partitions' open groups; one flusher task per partition sends what has
+gathered (aiokafka's compiled BatchBuilder, `send_batch`), waits for the broker's acknowledgement,
+and sends what gathered meanwhile. Each caller awaits the groups holding its records, so a 202 still
+means every record was acknowledged (acks=all), and a partition's records go out in order, so a
+customer's events stay in order.
+
+With `aggregate=True` (the touchpoint topic) a group is an event record (schemas/records.py): the
+events appended to one partition while its previous send is in flight become one Kafka record
+(closed early at MAX_RECORD_EVENTS or MAX_RECORD_BYTES), so consumers pay their per-record cost
+once per many events. The load decides the record size: the busier, the fuller. Event records
+carry no key: one holds many customers; the partition is chosen explicitly, by each event's
+identity key with Kafka's default partitioner (the caller's partition_for).
 """
 from __future__ import annotations
 
 import asyncio
-import functools
-from collections import deque
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import ProducerClosed
+
+from schemas.records import MAX_RECORD_BYTES, MAX_RECORD_EVENTS, encode, record_size
 
 
 @dataclass
-class _Batch:
-    builder: object
+class _Group:
+    """Kafka records (key, value) or, aggregating, the events of one event record; acknowledged together."""
+
     acked: asyncio.Future
-    records: int = 0
+    items: list = field(default_factory=list)
+    size: int = 0  # bytes of the items' values
 
 
 @dataclass
 class _Partition:
-    open: _Batch | None = None
-    full: deque[_Batch] = field(default_factory=deque)
+    open: _Group | None = None
+    closed: list[_Group] = field(default_factory=list)
     flusher: asyncio.Task | None = None
 
 
 class PartitionBatcher:
-    def __init__(self, producer: AIOKafkaProducer, topic: str):
-        self.producer, self.topic = producer, topic
+    def __init__(self, producer: AIOKafkaProducer, topic: str, aggregate: bool = False,
+                 max_record_events: int = MAX_RECORD_EVENTS, max_record_bytes: int = MAX_RECORD_BYTES):
+        self.producer, self.topic, self.aggregate = producer, topic, aggregate
+        self.max_record_events, self.max_record_bytes = max_record_events, max_record_bytes
         self._partitions: dict[int, _Partition] = {}
 
-    def append(self, partition: int, key: bytes, value: bytes) -> asyncio.Future:
-        """Add a record to its partition's open batch; the future resolves once that batch is acknowledged."""
+    def append(self, partition: int, key: bytes | None, value: bytes) -> asyncio.Future:
+        """Add a record (aggregating: an event; its key is not kept) to its partition's open group;
+        the future resolves once the broker acknowledged it."""
         state = self._partitions.get(partition)
         if state is None:
             state = self._partitions[partition] = _Partition()
-        batch = state.open
-        if batch is None or batch.builder.append(timestamp=None, key=key, value=value) is None:
-            if batch is not None:  # full: queue it, start the next one
-                state.full.append(batch)
-            batch = state.open = _Batch(self.producer.create_batch(), asyncio.get_running_loop().create_future())
-            if batch.builder.append(timestamp=None, key=key, value=value) is None:
-                raise ValueError(f"a record of {len(value)} bytes does not fit in one batch")
-        batch.records += 1
+        group = state.open
+        if group is not None and self.aggregate and (
+                len(group.items) >= self.max_record_events
+                or record_size(group.size + len(value), len(group.items) + 1) > self.max_record_bytes):
+            state.closed.append(group)  # full: the next event starts the next record
+            group = None
+        if group is None:
+            group = state.open = _Group(asyncio.get_running_loop().create_future())
+        group.items.append(value if self.aggregate else (key, value))
+        group.size += len(value)
         if state.flusher is None:
             state.flusher = asyncio.create_task(self._flush(partition, state))
-        return batch.acked
+        return group.acked
+
+    def _records(self, group: _Group) -> list[tuple[bytes | None, bytes]]:
+        return [(None, encode(group.items))] if self.aggregate else group.items
 
     async def _flush(self, partition: int, state: _Partition) -> None:
         try:
-            while state.full or state.open is not None:
-                # Take the batch out first: appends from here on go to a new one.
-                if state.full:
-                    batch = state.full.popleft()
-                else:
-                    batch, state.open = state.open, None
+            while state.closed or state.open is not None:
+                # Take everything gathered: appends from here on go to new groups.
+                groups = state.closed
+                if state.open is not None:
+                    groups.append(state.open)
+                state.closed, state.open = [], None
                 try:
-                    # Waits while this partition's previous batch is still queued: meanwhile the next fills.
-                    sent = await self.producer.send_batch(batch.builder, self.topic, partition=partition)
+                    await self._send(partition, groups)
                 except BaseException as exc:
-                    _fail(batch.acked, exc)
+                    for group in groups:
+                        _fail(group.acked, exc)
                     if not isinstance(exc, Exception):
                         raise
                     continue
-                sent.add_done_callback(functools.partial(_settle, batch.acked))
+                for group in groups:
+                    if not group.acked.done():
+                        group.acked.set_result(None)
         finally:
             state.flusher = None
-            for batch in [*state.full, *([state.open] if state.open else [])]:
-                if not batch.acked.done():  # only when the flusher itself was cancelled
-                    _fail(batch.acked, asyncio.CancelledError())
-            if state.full or state.open is not None:
-                state.full.clear()
-                state.open = None
+            for group in [*state.closed, *([state.open] if state.open else [])]:
+                _fail(group.acked, asyncio.CancelledError())  # only when the flusher itself was cancelled
+            state.closed, state.open = [], None
+
+    async def _send(self, partition: int, groups: list[_Group]) -> None:
+        """Send the groups' records in order, as few batches as they fit in; return once all are acknowledged."""
+        sent, builder = [], None
+        for group in groups:
+            for key, value in self._records(group):
+                if builder is None or builder.append(timestamp=None, key=key, value=value) is None:
+                    if builder is not None:  # full: send it, start the next one
+                        sent.append(await self.producer.send_batch(builder, self.topic, partition=partition))
+                    builder = self.producer.create_batch()
+                    builder.append(timestamp=None, key=key, value=value)  # an empty batch takes any record
+        if builder is not None:
+            sent.append(await self.producer.send_batch(builder, self.topic, partition=partition))
+        # One round trip at a time per partition: meanwhile the next groups gather.
+        for outcome in await asyncio.gather(*sent, return_exceptions=True):
+            if isinstance(outcome, asyncio.CancelledError):  # the producer stopped under it
+                raise ProducerClosed()
+            if isinstance(outcome, BaseException):
+                raise outcome
 
 
 def _fail(future: asyncio.Future, exc: BaseException) -> None:
     if not future.done():
         future.set_exception(exc)
         future.exception()  # callers that timed out never look; keep asyncio quiet
-
-
-def _settle(acked: asyncio.Future, sent: asyncio.Future) -> None:
-    if acked.done():
-        return
-    if sent.cancelled():
-        _fail(acked, asyncio.CancelledError())
-    elif sent.exception() is not None:
-        _fail(acked, sent.exception())
-    else:
-        acked.set_result(None)

@@ -42,7 +42,7 @@ class EventProducer:
         self._batchers: dict[str, PartitionBatcher] = {}
 
     async def publish(self, events: Sequence[TouchpointEvent], source: str) -> int:
-        """Send every event keyed by its identity key; returns once all are acknowledged."""
+        """Send every event to the partition of its identity key; returns once all are acknowledged."""
         received_at = datetime.now(timezone.utc)
         tail = record_tail(received_at, source)
         records = []
@@ -55,7 +55,8 @@ class EventProducer:
                     **{**event.__dict__, "customer_id": key}, received_at=received_at, source=source
                 ).model_dump_json(exclude_none=True).encode()
             records.append((key.encode(), value))
-        await self._send_all(self._settings.topic_touchpoints, records)
+        # Event records (schemas/records.py): the events of a partition gathered into one Kafka record.
+        await self._send_all(self._settings.topic_touchpoints, records, aggregate=True)
         return len(events)
 
     async def publish_identities(self, links: Sequence[IdentityLink], source: str) -> None:
@@ -70,15 +71,16 @@ class EventProducer:
         """Refused calls, already in the dead-letter envelope, for `journeyline dlq`."""
         await self._send_all(self._settings.topic_dead_letter, list(records))
 
-    async def _send_all(self, topic: str, records: list[tuple[bytes, bytes]]) -> None:
-        """Append every record to its partition's shared batch (batching.py); returns once all are
-        acknowledged."""
+    async def _send_all(self, topic: str, records: list[tuple[bytes, bytes]], aggregate: bool = False) -> None:
+        """Append every record to its partition's shared group (batching.py), each in the partition of
+        its key; aggregating, the records are events and the key only chooses the partition. Returns
+        once all are acknowledged."""
         if not records:
             return
         producer = await self._producer.get()
         batcher = self._batchers.get(topic)
         if batcher is None or batcher.producer is not producer:
-            batcher = self._batchers[topic] = PartitionBatcher(producer, topic)
+            batcher = self._batchers[topic] = PartitionBatcher(producer, topic, aggregate)
         try:
             async with asyncio.timeout(self._settings.produce_timeout_s):
                 partitions = sorted(await producer.partitions_for(topic))

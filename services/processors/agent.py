@@ -5,15 +5,15 @@ import logging
 from collections import defaultdict
 
 import orjson
-from pydantic import ValidationError
 
-from schemas.events import RecordedEvent
+from schemas.records import Refused, approx_events, decode
 from services.common.clickhouse import connect_migrated
 from services.processors import alerts
 from services.processors.app import app, dead_letters, journeys, settings, touchpoints
 from services.processors.journey import JourneyState
 from services.processors.metrics import DEAD_LETTERED
 from services.processors.sink import ClickHouseSink, Consumed
+from services.processors.take import take_events
 
 log = logging.getLogger("journeyline.agent")
 _sink: ClickHouseSink | None = None
@@ -29,37 +29,50 @@ def sink() -> ClickHouseSink:
     return _sink
 
 
-def decode(value: bytes) -> RecordedEvent:
-    return RecordedEvent.model_validate_json(value)
-
-
-async def dead_letter(event, kind: str, reason: str) -> None:
+async def events_of(event) -> list[Consumed]:
+    """The events of a record (an event record or a single event, schemas/records.py), each with
+    where it was read; events of one record share its offset. A refused event is dead-lettered on
+    its own and left out: the others go on."""
     msg = event.message
+    consumed = []
+    for item in decode(msg.value):
+        if isinstance(item, Refused):
+            await dead_letter(event, item)
+        else:
+            consumed.append(Consumed(item, msg.partition, msg.offset))
+    return consumed
+
+
+async def dead_letter(event, refused: Refused) -> None:
+    msg = event.message
+    key = msg.key if refused.index is None else _customer_id(refused.value) or msg.key
     record = {
-        "reason": reason,
+        "reason": refused.reason,
         "topic": msg.topic, "partition": msg.partition, "offset": msg.offset,
-        "key": (msg.key or b"").decode(errors="replace"),
-        "value": (msg.value or b"").decode(errors="replace"),
+        **({} if refused.index is None else {"index": refused.index}),
+        "key": (key or b"").decode(errors="replace"),
+        "value": (refused.value or b"").decode(errors="replace"),
     }
-    await dead_letters.send(key=msg.key, value=orjson.dumps(record))
-    DEAD_LETTERED.labels(kind).inc()
-    log.warning("dead-lettered %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, reason)
+    await dead_letters.send(key=key, value=orjson.dumps(record))
+    DEAD_LETTERED.labels(refused.kind).inc()
+    where = "" if refused.index is None else f" event {refused.index}"
+    log.warning("dead-lettered %s[%d]@%d%s: %s", msg.topic, msg.partition, msg.offset, where, refused.reason)
+
+
+def _customer_id(value: bytes) -> bytes | None:
+    # An event of an event record is dead-lettered under its own customer's key, when it has one.
+    try:
+        customer_id = orjson.loads(value).get("customer_id")
+    except (orjson.JSONDecodeError, AttributeError):
+        return None
+    return customer_id.encode() if isinstance(customer_id, str) and customer_id else None
 
 
 async def process(batch) -> None:
     by_customer: dict[str, list[Consumed]] = defaultdict(list)
     for event in batch:
-        try:
-            decoded = decode(event.message.value)
-        except ValidationError as exc:
-            await dead_letter(event, "invalid_event", "invalid event: " + "; ".join(
-                f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in exc.errors()))
-            continue
-        except Exception as exc:  # undecodable bytes must not stop the partition
-            await dead_letter(event, "undecodable", f"undecodable record: {exc}")
-            continue
-        by_customer[decoded.customer_id].append(
-            Consumed(decoded, event.message.partition, event.message.offset))
+        for item in await events_of(event):
+            by_customer[item.event.customer_id].append(item)
 
     maybe_written = False
     for event in batch:
@@ -84,7 +97,12 @@ async def process(batch) -> None:
         journeys[customer_id.encode()] = state.dumps()
 
 
+def _weight(event) -> int:
+    return approx_events(event.message.value)
+
+
 @app.agent(touchpoints, concurrency=1)
 async def build_journeys(stream):
-    async for batch in stream.take_events(settings.batch_size, within=settings.batch_within_s):
+    # A batch closes at about BATCH_SIZE events, however many records hold them.
+    async for batch in take_events(stream, settings.batch_size, settings.batch_within_s, _weight):
         await process(batch)

@@ -2,14 +2,17 @@
 
 The processors dead-letter a record they cannot decode as the JSON envelope
 {"reason", "topic", "partition", "offset", "key", "value"} (services/processors/agent.py),
-keyed like the original record.
+keyed like the original record. An invalid event of an event record (schemas/records.py) is
+dead-lettered alone: "value" is that event's JSON, "index" its position in the record, and the
+key its customer_id.
 
 * `list_dead_letters`: every dead letter on the topic, each marked pending or not: pending
   means at or past the offset committed by the replay consumer group, i.e. not yet examined.
 * `replay_dead_letters`: from the group's committed offsets to the end of the topic, validate
   each value again with RecordedEvent (as the processor does) and re-publish the ones that now
-  validate to the touchpoint topic, keyed by their customer_id (the topic's contract, and the
-  original key of every record ingest produced). Segment calls ingest could not map (topic
+  validate to the touchpoint topic as single-event records, keyed by their customer_id (so in the
+  partition ingest chooses for them). A dead letter holding a whole event record (one refused as a
+  whole) is re-published event by event, each valid one on its own. Segment calls ingest could not map (topic
   `segment:<path>`) are mapped again with today's rules, so adding a rule and replaying recovers
   them. The others are reported with today's reason.
   The group's offsets are committed after the re-published records are acknowledged, so a
@@ -32,6 +35,7 @@ from pydantic import ValidationError
 
 from schemas.events import RecordedEvent
 from schemas.identity import RecordedIdentify
+from schemas.records import Refused, decode
 from services.common.settings import KafkaSettings
 from services.ingest.segment.rules import load_rules
 
@@ -54,6 +58,7 @@ class DeadLetter:
     value: str
     pending: bool = True    # not yet examined by a replay run
     source: str = "default"  # write key source, for calls ingest dead-lettered itself
+    source_index: int | None = None  # the event's position in its event record, if it came in one
 
     @classmethod
     def parse(cls, message, pending: bool) -> DeadLetter:
@@ -70,7 +75,8 @@ class DeadLetter:
         return cls(message.partition, message.offset, message.timestamp, key or str(envelope.get("key", "")),
                    str(envelope.get("reason", "")), str(envelope.get("topic", "")),
                    _int_or_none(envelope.get("partition")), _int_or_none(envelope.get("offset")),
-                   envelope["value"], pending, str(envelope.get("source") or "default"))
+                   envelope["value"], pending, str(envelope.get("source") or "default"),
+                   _int_or_none(envelope.get("index")))
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -110,6 +116,35 @@ def revive(letter: DeadLetter, settings: KafkaSettings) -> Revived:
         return _revive_segment(letter, settings)
     event = validate(letter)
     return Revived(settings.topic_touchpoints, event.customer_id.encode(), letter.value.encode(), event.event_id)
+
+
+def revive_all(letter: DeadLetter, settings: KafkaSettings) -> list[Revived | ValueError]:
+    """What to publish again for a dead letter, one entry per event it holds: the record, or a
+    ValueError with today's reason. A whole event record goes back event by event."""
+    if letter.source_topic.startswith(SEGMENT_PREFIX) or not _is_event_record(letter.value):
+        try:
+            return [revive(letter, settings)]
+        except ValueError as exc:
+            return [exc]
+    if "\ufffd" in letter.value:
+        return [ValueError("value was not valid UTF-8 when dead-lettered; the original bytes are lost")]
+    out: list[Revived | ValueError] = []
+    for item in decode(letter.value.encode()):
+        if isinstance(item, Refused):
+            where = "" if item.index is None else f"event {item.index}: "
+            out.append(ValueError(where + item.reason.removeprefix("invalid event: ")))
+        else:
+            out.append(Revived(settings.topic_touchpoints, item.customer_id.encode(),
+                               item.model_dump_json(exclude_none=True).encode(), item.event_id))
+    return out
+
+
+def _is_event_record(value: str) -> bool:
+    try:
+        parsed = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(parsed, dict) and "events" in parsed
 
 
 def _revive_segment(letter: DeadLetter, settings: KafkaSettings) -> Revived:
@@ -223,13 +258,13 @@ def replay_dead_letters(settings: KafkaSettings, dry_run: bool = False) -> Repla
         _, committed, end = _positions(consumer, parts)
         for message in _read(consumer, committed, end):
             letter = DeadLetter.parse(message, pending=True)
-            try:
-                revived = revive(letter, settings)
-            except ValueError as exc:
-                report.invalid.append((letter, str(exc)))
-                continue
-            report.replayed.append((letter, revived.event_id))
-            if not dry_run:
+            for revived in revive_all(letter, settings):
+                if isinstance(revived, ValueError):
+                    report.invalid.append((letter, str(revived)))
+                    continue
+                report.replayed.append((letter, revived.event_id))
+                if dry_run:
+                    continue
                 if producer is None:
                     producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers.split(","),
                                              acks="all", client_id="journeyline-dlq-replay",

@@ -45,7 +45,9 @@ EVENTS_PER_BUCKET = 500_000  # automatic bucket count: about this many events pe
 MAX_BUCKETS = 4096
 
 # One row per (customer, event_id): the copy with the lowest Kafka position, i.e. the one the
-# processor read (and counted) first. A customer's events all share one partition.
+# processor read (and counted) first. A customer's events all share one partition. The events of
+# one event record (schemas/records.py) share its position, but the processor writes one copy of
+# an event per record at most, so positions never tie here.
 UNIQUE_EVENTS = """
     SELECT customer_id, event_id,
            argMin(occurred_at, (kafka_partition, kafka_offset)) AS at,
@@ -110,7 +112,8 @@ PROJECTIONS: tuple[Projection, ...] = (JOURNEY_STAGES, JOURNEYS)
 
 BUCKET_FILTER = "cityHash64(customer_id) % {buckets:UInt64} = {bucket:UInt64}"
 # Customers with an event past the Kafka offsets seen when the replay started (-1: a partition
-# that had no events then).
+# that had no events then). A record's events are written by one insert, so none of the record at
+# the mark can arrive after it.
 CATCH_UP_FILTER = """customer_id IN (
     SELECT customer_id FROM events
     WHERE toInt64(kafka_offset) > if(has({parts:Array(UInt32)}, kafka_partition),

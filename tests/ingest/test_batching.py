@@ -1,5 +1,6 @@
 """Ingest's record batching: the default partitioner's choice, the RecordedEvent bytes, and many
-concurrent publishes against the real broker (all acknowledged, each customer in order)."""
+concurrent publishes against the real broker (all acknowledged, gathered into event records, each
+customer in order)."""
 from __future__ import annotations
 
 import asyncio
@@ -8,14 +9,13 @@ from datetime import datetime, timezone
 import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from kafka import KafkaConsumer
 
 from schemas.events import RecordedEvent, TouchpointEvent
 from services.common.partitioner import partition_for
 from services.ingest.producer import EventProducer, record_tail
 from services.ingest.settings import IngestSettings
-
-TOPIC = "journeyline.touchpoints.v1"
+from tests.topic import TOUCHPOINTS as TOPIC
+from tests.topic import TopicEvent, end_offsets, read_events
 
 
 @settings(max_examples=300, deadline=None)
@@ -63,12 +63,15 @@ def test_concurrent_publishes_all_acknowledged_in_order_per_customer(stack):
         finally:
             await producer.stop()
 
+    since = end_offsets(stack.bootstrap_servers)
     assert asyncio.run(publish_all()) == [50] * 40
-    consumer = KafkaConsumer(TOPIC, bootstrap_servers=stack.bootstrap_servers, auto_offset_reset="earliest",
-                             consumer_timeout_ms=3000, enable_auto_commit=False)
-    mine = [r for r in consumer if r.key.startswith(b"batching-cust-")]
-    consumer.close()
+    mine = [r for r in read_events(stack.bootstrap_servers, since=since) if r.key.startswith(b"batching-cust-")]
     assert len(mine) == 40 * 50
+    # Event records: no key, every event in its own key's partition, many events per record.
+    records = {(r.partition, r.offset) for r in mine}
+    assert all(r.record_key is None for r in mine) and len(records) < len(mine) / 5
+    parts = sorted(end_offsets(stack.bootstrap_servers))
+    assert all(r.partition == partition_for(r.key, [tp.partition for tp in parts]) for r in mine)
     for c in range(5):
         records = [r for r in mine if r.key == f"batching-cust-{c}".encode()]
         assert len({r.partition for r in records}) == 1
@@ -77,3 +80,41 @@ def test_concurrent_publishes_all_acknowledged_in_order_per_customer(stack):
         for b in range(40):
             of_batch = [int(i.rsplit("-", 1)[1]) for i in ids if i.startswith(f"batching-{b}-")]
             assert of_batch == sorted(of_batch) and len(of_batch) == 10
+
+
+def test_event_records_close_at_their_caps_and_keep_order(stack):
+    from aiokafka import AIOKafkaProducer
+
+    from schemas.records import record_size
+    from services.ingest.batching import PartitionBatcher
+
+    received_at = datetime(2007, 5, 1, tzinfo=timezone.utc)
+    values = []
+    for i in range(60):  # every third event is big: the byte cap closes records too
+        event = TouchpointEvent.model_validate({
+            **EVENTS[1], "event_id": f"caps-{i}", "customer_id": "caps-cust", "occurred_at": "2007-05-01T10:00:00Z",
+            "properties": {"pad": "x" * (700 if i % 3 == 0 else 10)}})
+        values.append(event.model_dump_json(exclude_none=True).encode()[:-1] + record_tail(received_at, "test"))
+    since = end_offsets(stack.bootstrap_servers)
+    partition = partition_for(b"caps-cust", sorted(tp.partition for tp in since))
+
+    async def publish() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=stack.bootstrap_servers, acks="all")
+        await producer.start()
+        try:
+            batcher = PartitionBatcher(producer, TOPIC, aggregate=True, max_record_events=7, max_record_bytes=2000)
+            # appended in one go: nothing is sent before the first await, so the caps alone cut records
+            await asyncio.gather(*[batcher.append(partition, None, value) for value in values])
+        finally:
+            await producer.stop()
+
+    asyncio.run(publish())
+    mine = [e for e in read_events(stack.bootstrap_servers, since=since) if e.key == b"caps-cust"]
+    assert [orjson.loads(e.value)["event_id"] for e in mine] == [f"caps-{i}" for i in range(60)]
+    records: dict[int, list[TopicEvent]] = {}
+    for e in mine:
+        records.setdefault(e.offset, []).append(e)
+    assert len(records) >= 60 / 7
+    for events in records.values():
+        assert 1 <= len(events) <= 7
+        assert len(events) == 1 or record_size(sum(len(e.value) for e in events), len(events)) <= 2000

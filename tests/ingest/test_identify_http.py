@@ -5,8 +5,9 @@ import orjson
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
+from tests.topic import TOUCHPOINTS, read_events
+
 IDENTITIES = "journeyline.identities.v1"
-TOUCHPOINTS = "journeyline.touchpoints.v1"
 
 
 def event(i: int, **changes) -> dict:
@@ -15,6 +16,10 @@ def event(i: int, **changes) -> dict:
         "touchpoint": "instagram_story", "event": "story_viewed", "occurred_at": "2013-05-04T18:00:00Z",
     }
     return {**base, **changes}
+
+
+def events(stack, key: bytes) -> list:
+    return [e for e in read_events(stack.bootstrap_servers, TOUCHPOINTS) if e.key == key]
 
 
 def records(stack, topic: str, key: bytes) -> list:
@@ -41,7 +46,7 @@ def end_of(stack):
 def test_event_with_only_an_anonymous_id_is_keyed_by_it(ingest, stack):
     response = ingest.post("/v1/events", json={"events": [event(1, anonymous_id="phone-51c2")]})
     assert response.status_code == 202, response.text
-    [record] = records(stack, TOUCHPOINTS, b"anon:phone-51c2")
+    [record] = events(stack, b"anon:phone-51c2")
     value = orjson.loads(record.value)
     assert value["customer_id"] == "anon:phone-51c2" and value["anonymous_id"] == "phone-51c2"
 
@@ -49,7 +54,7 @@ def test_event_with_only_an_anonymous_id_is_keyed_by_it(ingest, stack):
 def test_event_with_both_ids_is_keyed_by_the_customer(ingest, stack):
     body = {"events": [event(2, customer_id="salon-ida", anonymous_id="phone-77aa")]}
     assert ingest.post("/v1/events", json=body).status_code == 202
-    [record] = records(stack, TOUCHPOINTS, b"salon-ida")
+    [record] = events(stack, b"salon-ida")
     assert orjson.loads(record.value)["anonymous_id"] == "phone-77aa"
 
 

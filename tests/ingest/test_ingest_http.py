@@ -10,6 +10,7 @@ from deploy.local_stack import free_port
 from services.ingest.app import create_app
 from services.ingest.settings import IngestSettings
 from tests.conftest import WRITE_KEY
+from tests.topic import end_offsets, read_events
 
 TOPIC = "journeyline.touchpoints.v1"
 
@@ -34,27 +35,21 @@ def topic_end(stack):
     consumer.close()
 
 
-def read_topic(stack, count_from: dict | None = None) -> list:
-    consumer = KafkaConsumer(bootstrap_servers=stack.bootstrap_servers, auto_offset_reset="earliest",
-                             consumer_timeout_ms=2000, enable_auto_commit=False)
-    consumer.subscribe([TOPIC])
-    records = list(consumer)
-    consumer.close()
-    return records
-
-
 def test_accepts_batch_after_broker_ack(ingest, stack, topic_end):
-    before = topic_end()
+    before, since = topic_end(), end_offsets(stack.bootstrap_servers)
     response = ingest.post("/v1/events", json={"events": [event(i) for i in range(20)]})
     assert response.status_code == 202, response.text
     assert response.json() == {"accepted": 20}
-    assert topic_end() == before + 20
+    added = read_events(stack.bootstrap_servers, since=since)
+    assert sorted(orjson.loads(e.value)["event_id"] for e in added) == sorted(f"ingest-test-{i}" for i in range(20))
+    # one event record per partition the batch touches (7 customers, so at most 7)
+    assert topic_end() == before + len({(e.partition, e.offset) for e in added}) <= before + 7
 
 
 def test_events_keyed_by_customer_in_one_partition(ingest, stack):
     batch = [event(1000 + i, customer_id="salon-cust-0042") for i in range(10)]
     assert ingest.post("/v1/events", json={"events": batch}).status_code == 202
-    mine = [r for r in read_topic(stack) if r.key == b"salon-cust-0042"]
+    mine = [r for r in read_events(stack.bootstrap_servers) if r.key == b"salon-cust-0042"]
     assert len({r.partition for r in mine}) == 1
     values = [orjson.loads(r.value) for r in mine]
     assert [v["event_id"] for v in values][-10:] == [e["event_id"] for e in batch]
