@@ -27,7 +27,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBasic, HTTPBasicC
 from pydantic import BaseModel, ValidationError
 
 from deploy.topics import ensure_topics
-from schemas.events import EventBatch
+from schemas.events import EventBatch, validation_context
 from schemas.identity import Identify
 from services.common.access_keys import AccessKeyStore, KeyStoreUnavailable, lazy_client
 from services.common.clickhouse import connect
@@ -324,7 +324,7 @@ def _json_or_none(raw: bytes):
 
 def _parse(model: type[BodyModel], body: bytes, max_future: timedelta) -> BodyModel:
     try:
-        return model.model_validate_json(body, context={"max_future": max_future})
+        return model.model_validate_json(body, context=validation_context(max_future))
     except ValidationError as exc:
         # FastAPI's own 422 shape, with loc rooted at the body.
         errors = exc.errors(include_url=False)
