@@ -31,6 +31,7 @@ from schemas.events import EventBatch, validation_context
 from schemas.identity import Identify
 from services.common.access_keys import AccessKeyStore, KeyStoreUnavailable, lazy_client
 from services.common.clickhouse import connect
+from services.common.gc_tuning import tune_for_service
 from services.common.logging import setup_logging
 from services.common.metrics import instrument_http, metrics_response
 from services.ingest.metrics import IngestMetrics
@@ -340,8 +341,10 @@ def main() -> None:
 
     settings = IngestSettings()
     setup_logging("ingest", settings)
+    app = create_app(settings)
+    tune_for_service()
     # log_config=None: uvicorn's loggers go through the root handler set up above.
-    uvicorn.run(create_app(settings), host=settings.ingest_host, port=settings.ingest_port,
+    uvicorn.run(app, host=settings.ingest_host, port=settings.ingest_port,
                 log_level=settings.log_level.lower(), log_config=None)
 
 
