@@ -22,7 +22,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBasic, HTTPBasicCredentials, HTTPBearer
 from pydantic import BaseModel, ValidationError
 
@@ -131,6 +131,11 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
             found = await run_in_threadpool(store_caller, secret)
         return found
 
+    async def request_caller(request: Request) -> Caller:
+        """caller_of without FastAPI's dependency resolution (a third of the framework's time per
+        request on the hot route): the same security objects, called in the same order."""
+        return await caller_of(await bearer(request), await basic(request))
+
     @app.exception_handler(_Unauthorized)
     async def _unauthorized(request: Request, exc: _Unauthorized) -> JSONResponse:
         metrics.refused.labels("unauthorized").inc()
@@ -192,18 +197,20 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         "/v1/events",
         status_code=202,
         response_model=Accepted,
-        openapi_extra=_json_body("EventBatch"),
+        openapi_extra={**_json_body("EventBatch"), "security": [{"HTTPBearer": []}, {"HTTPBasic": []}]},
         responses={401: {}, 413: {}, 422: {}, 429: {}, 503: {}},
         summary="Accept a batch of touchpoint events",
     )
-    async def post_events(request: Request, caller: Annotated[Caller, Depends(caller_of)]) -> Accepted:
+    async def post_events(request: Request) -> Response:
         """All events are validated first: one invalid event refuses the whole batch (422).
         202 means the broker acknowledged every event (acks=all). 429: the key's events/s limit."""
+        caller = await request_caller(request)
         batch = _parse(EventBatch, await _read_limited(request, settings.max_body_bytes), max_future)
         admit(caller, len(batch.events))
         accepted = await producer.publish(batch.events, caller.source)
         metrics.accepted(caller.source, events=accepted)
-        return Accepted(accepted=accepted)
+        # The Accepted body, without FastAPI's response-model round trip.
+        return Response(orjson.dumps({"accepted": accepted}), status_code=202, media_type="application/json")
 
     def admit(caller: Caller, events: int) -> None:
         # Counted after parsing, so Retry-After is exact for this request; a refused one takes nothing.
