@@ -12,7 +12,7 @@ from bench import events, load
 from bench.profile import Profile
 from bench.report import CpuMeter, Figure, Report, percentile
 from deploy.local_stack import LocalStack, Ports
-from schemas.events import EventBatch
+from schemas.events import EventBatch, validation_context
 from services.ingest.settings import IngestSettings
 from services.processors.settings import ProcessorSettings
 
@@ -69,7 +69,7 @@ def _run(report: Report, st: LocalStack, seconds: float, clients: int, profile: 
         report.profiles["ingest process during the ingest figure"] = prof.summary("ingest")
 
     # The ceiling: the same bodies decoded and validated in a bare loop, in this process.
-    context = {"max_future": timedelta(hours=IngestSettings().max_future_hours)}
+    context = validation_context(timedelta(hours=IngestSettings().max_future_hours))
     sample = [bodies[i] for i in range(200)]
     n, t0 = 0, time.perf_counter()
     while time.perf_counter() - t0 < 5:

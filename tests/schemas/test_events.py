@@ -1,9 +1,10 @@
-from datetime import timezone
+from datetime import datetime, timedelta, timezone
 
+import orjson
 import pytest
 from pydantic import ValidationError
 
-from schemas.events import STAGES, EventBatch, TouchpointEvent
+from schemas.events import STAGES, EventBatch, TouchpointEvent, validation_context
 from schemas.jsonschema import SCHEMA_FILES, render
 
 BASE = {
@@ -72,3 +73,24 @@ def test_batch_limits():
 def test_published_json_schema_is_current():
     for path, model in SCHEMA_FILES.items():
         assert path.read_text() == render(model), f"{path.name} is stale: run `make schema`"
+
+
+def test_future_limit_from_the_request_context():
+    now = datetime.now(timezone.utc)
+    plus5 = timezone(timedelta(hours=5))
+    context = validation_context(timedelta(hours=24))
+    near = {**BASE, "occurred_at": (now + timedelta(hours=23)).astimezone(plus5).isoformat()}
+    far = {**BASE, "occurred_at": (now + timedelta(hours=25)).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    far_offset = {**BASE, "occurred_at": (now + timedelta(hours=25)).astimezone(plus5).isoformat()}
+    assert len(EventBatch.model_validate_json(orjson.dumps({"events": [BASE, near]}), context=context).events) == 2
+    for bad in (far, far_offset):
+        with pytest.raises(ValidationError) as info:
+            EventBatch.model_validate_json(orjson.dumps({"events": [BASE, bad]}), context=context)
+        [error] = info.value.errors()
+        assert error["loc"] == ("events", 1, "occurred_at") and "24 h in the future" in error["msg"]
+        assert error["input"] == bad["occurred_at"]  # echoed as sent
+
+
+def test_reserved_id_and_unstorable_properties_both_reported():
+    assert errors_of(customer_id="anon:x", properties={"n": 2**64}) == {
+        ("customer_id",): "value_error", ("properties",): "value_error"}
