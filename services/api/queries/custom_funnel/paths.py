@@ -10,8 +10,9 @@ How, per customer, with array functions only:
   breakdown value, sorted; a copy of an event (same time and event_id) is dropped by comparing
   each with its predecessor. Ordered and any-order funnels read only rows matching some filter;
   strict funnels read every row, since any event between two steps breaks them.
-* Ordered funnels without exclusions whose steps no event can match together: greedy chains on
-  flat arrays (_chain_columns). Every other funnel takes the general path below.
+* Ordered funnels without exclusions, for a customer whose every event matches at most one step:
+  greedy chains on flat arrays (_chain_columns). Other customers of such funnels, and every
+  other funnel, take the general path below.
 * Events sharing a timestamp form a *group*. For every group and step s, run[s] is the longest
   run of steps s, s+1, ... its distinct events can fill (matching.max_run).
 * Anchors are the step-1 events in [start, end). For each, a fold over the later groups in its
@@ -136,7 +137,7 @@ def _any_anchor_columns(n: int, exclusions: list[tuple[int, int]]) -> str:
 
 
 def _chain_columns(n: int, breakdown: bool) -> str:
-    """Ordered, no exclusions, every event matching at most one step: from an
+    """Ordered, no exclusions, a customer whose every event matches at most one step: from an
     anchor, the greedy chain (earliest next-step event at or after the previous one) reaches each
     step as early as any path. Events are sorted by (time, step mask), so "at or after" is "later
     in the array", ties included. With flat arrays only (no per-anchor work): gS_k[i] is the time
@@ -249,7 +250,21 @@ def customer_paths_sql(
     arraySort(x -> (-toInt16(x.1), x.2, x.3, x.4),
               arrayMap((r, t0, a) -> (toUInt8(arrayCount(v -> v >= 0, r)), t0, r, bs[a]),
                        aReach, aT, anchors))[1] AS best"""
-    return _OUT.format(b="best", q=layered(events, "ts0 AS ts, ms0 AS ms, xs0 AS xs, bs0 AS bs," + general))
+    if not chain:
+        return _OUT.format(b="best", q=layered(events, "ts0 AS ts, ms0 AS ms, xs0 AS xs, bs0 AS bs," + general))
+    # Per customer: the chain fold when each of their events matches at most one step, else the
+    # general path; each side sees empty arrays for the other's customers.
+    e = "CAST([], 'Array({})')".format
+    split = f"""
+    arrayAll(v -> bitCount(v) <= 1, ms0) AS simple,
+    if(simple, ts0, {e('Int64')}) AS cts, if(simple, ms0, {e('UInt32')}) AS cms, if(simple, bs0, {e('String')}) AS cbs,
+{_chain_columns(n, breakdown is not None)},
+    if(simple, {e('Int64')}, ts0) AS ts, if(simple, {e('UInt32')}, ms0) AS ms,
+    if(simple, {e('UInt32')}, xs0) AS xs, if(simple, {e('String')}, bs0) AS bs,"""
+    # One tuple for the four outputs: read as separate if()s, a filter on one of them (a WHERE on
+    # level) made ClickHouse 26.9 mix arrays of different rows in the layers below (Code 190).
+    q = layered(events, split + general + ",\n    if(simple, (clevel, ct1, creach, cbval), best) AS res")
+    return _OUT.format(b="res", q=q)
 
 
 def layered(source: str, columns: str) -> str:
