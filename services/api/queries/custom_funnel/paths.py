@@ -178,17 +178,25 @@ _SORT_KEY = ("bitOr(bitShiftLeft(toUInt128(bitOr(bitShiftLeft(toUInt64(tk), 20),
 _LOW64 = 18446744073709551615
 
 
-def _events_sql(step_mask: str, exclusion_mask: str, bvalue: str, prefilter: str,
-                customer_filter: str) -> str:
+def _events_sql(step_mask: str, exclusion_mask: str, bvalue: str, prefilter: str, customer_filter: str,
+                exclusions: bool, breakdown: bool) -> str:
     """Per customer: times (ms after start), step masks, exclusion masks and
     breakdown values of the events (ts0, ms0, xs0, bs0), sorted by (time, step mask, event id
-    hash); a copy of an event (same time and event id) sits next to its original and is dropped."""
+    hash); a copy of an event (same time and event id) sits next to its original and is dropped.
+    Without exclusions or breakdown, their arrays are constants, not collected and sorted."""
+    def aligned(name: str, fallback: str) -> str:
+        return f"arrayFilter((v, f) -> f, arraySort((v, o) -> o, {name}a, ka), keep)" if name in collected else fallback
+
+    collected = ("x" if exclusions else "") + ("b" if breakdown else "")
+    xs0 = aligned("x", "arrayWithConstant(length(ks), toUInt32(0))")
+    bs0 = aligned("b", "arrayWithConstant(length(ks), '')")
+    arrays = "".join(f", groupArray({v}) AS {v}a" for v in collected)
     return f"""
     SELECT ck AS customer_id,
            arrayMap(v -> toInt64(bitShiftRight(v, 84)) + {{shift_ms:Int64}}, ks) AS ts0,
            arrayMap(v -> toUInt32(bitAnd(bitShiftRight(v, 64), 1048575)), ks) AS ms0,
-           arrayFilter((v, f) -> f, arraySort((v, o) -> o, xa, ka), keep) AS xs0,
-           arrayFilter((v, f) -> f, arraySort((v, o) -> o, ba, ka), keep) AS bs0
+           {xs0} AS xs0,
+           {bs0} AS bs0
     FROM
     (
         SELECT *, arrayFilter((v, f) -> f, sk, keep) AS ks
@@ -199,8 +207,7 @@ def _events_sql(step_mask: str, exclusion_mask: str, bvalue: str, prefilter: str
                                sk, arrayPushFront(arrayPopBack(sk), toUInt128(0)), arrayEnumerate(sk)) AS keep
             FROM
             (
-                SELECT ck, groupArray(k) AS ka, arraySort(ka) AS sk,
-                       groupArray(x) AS xa, groupArray(b) AS ba
+                SELECT ck, groupArray(k) AS ka, arraySort(ka) AS sk{arrays}
                 FROM
                 (
                     SELECT customer_id AS ck,
@@ -237,7 +244,8 @@ def customer_paths_sql(
     match two step filters (filters.one_step_per_event), so every customer takes the chain."""
     prefilter = "" if order == "strict" else "\n                      AND (m != 0 OR x != 0)"
     bvalue = f"if(bitTest(m, 0), {breakdown}, '')" if breakdown else "''"
-    events = _events_sql(step_mask, exclusion_mask, bvalue, prefilter, customer_filter)
+    events = _events_sql(step_mask, exclusion_mask, bvalue, prefilter, customer_filter, bool(exclusions),
+                         breakdown is not None)
     chain = order == "ordered" and not exclusions
     if chain and one_step_per_event:
         q = layered(events, "ts0 AS cts, ms0 AS cms, bs0 AS cbs," + _chain_columns(n, breakdown is not None))
