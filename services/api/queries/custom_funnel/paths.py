@@ -6,10 +6,13 @@ counted path, -1 beyond level) and bval (breakdown value of the step-1 event, ''
 
 How, per customer, with array functions only:
 
-* Events become tuples (t, cityHash64(event_id), step mask, exclusion mask, breakdown value),
-  sorted; a copy of an event (same time and event_id) is dropped by comparing each tuple with its
-  predecessor. Ordered and any-order funnels read only rows matching some filter; strict funnels
-  read every row, since any event between two steps breaks them.
+* Events become one UInt128 each (time, step mask, event id hash) plus exclusion mask and
+  breakdown value, sorted; a copy of an event (same time and event_id) is dropped by comparing
+  each with its predecessor. Ordered and any-order funnels read only rows matching some filter;
+  strict funnels read every row, since any event between two steps breaks them.
+* Ordered funnels without exclusions, for a customer whose every event matches at most one step:
+  greedy chains on flat arrays (_chain_columns). Other customers of such funnels, and every
+  other funnel, take the general path below.
 * Events sharing a timestamp form a *group*. For every group and step s, run[s] is the longest
   run of steps s, s+1, ... its distinct events can fill (matching.max_run).
 * Anchors are the step-1 events in [start, end). For each, a fold over the later groups in its
@@ -29,11 +32,12 @@ W = "{window_ms:Int64}"
 
 
 _EVENTS = """
-    evs.1 AS ts, evs.2 AS ms, evs.4 AS xs, evs.5 AS bs,
     arrayFilter((i, v, u) -> bitTest(v, 0) AND u < {span_ms:Int64}, arrayEnumerate(ts), ms, ts) AS anchors,
     arrayMap(a -> ts[a], anchors) AS aT,"""
+# flags: resized so that an empty array (a customer the chain columns serve) stays empty.
 _GROUPS = """
-    arrayMap((u, p) -> toUInt8(u != p), ts, arrayPushFront(arrayPopBack(ts), toInt64(-1))) AS flags,
+    arrayMap((u, p) -> toUInt8(u != p), ts,
+             arrayResize(arrayPushFront(arrayPopBack(ts), toInt64(-1)), length(ts))) AS flags,
     arrayCumSum(flags) AS gid,
     arrayFilter((u, f) -> f, ts, flags) AS gT,
     arrayFilter((i, f) -> f, arrayEnumerate(ts), flags) AS gFirst,
@@ -134,23 +138,102 @@ def _any_anchor_columns(n: int, exclusions: list[tuple[int, int]]) -> str:
     arrayMap((t0, im, it) -> {reach}, aT, aIM, aIT) AS aReach"""
 
 
-def _chain_anchor_columns(n: int) -> str:
-    """Ordered, no exclusions, every event matching at most one step: from an anchor, the
-    greedy chain (earliest next-step event at or after the previous one) reaches each step as
-    early as any path. Events are sorted by (time, step mask), so "at or after" is "later in
-    the array", ties included. Per anchor, the chain is looked up step by step in the slice of
-    events after it up to its window's end."""
-    chain = ["arrayFirstIndex(v -> bitTest(v, 1), sm)"]
-    for k in range(3, n + 1):
-        chain.append(f"if(q{k - 1} = 0, 0, arrayFirstIndex((v, i) -> bitTest(v, {k - 1}) AND i > q{k - 1},"
-                     f" sm, arrayEnumerate(sm)))")
-    reach = "[t0, " + ", ".join(f"if(q{k} = 0, toInt64(-1), su[q{k}])" for k in range(2, n + 1)) + "]"
-    for k in range(n, 1, -1):  # bind q2, q3, ... outermost first
-        reach = let(f"q{k}", chain[k - 2], reach)
-    per_anchor = let("sm", "arraySlice(ms, a + 1, hi - a)", let("su", "arraySlice(ts, a + 1, hi - a)", reach))
+def _chain_columns(n: int, breakdown: bool) -> str:
+    """Ordered, no exclusions, a customer whose every event matches at most one step: from an
+    anchor, the greedy chain (earliest next-step event at or after the previous one) reaches each
+    step as early as any path. Events are sorted by (time, step mask), so "at or after" is "later
+    in the array", ties included. With flat arrays only (no per-anchor work): gS_k[i] is the time
+    step k is reached on the chain from the first step-S event at or after position i (-1: never,
+    -2: no step-S event from i on), filled backwards from the step-S events' values, which read
+    g(S+1)_k there. An anchor's depth counts its chain's times within its window. The counted
+    anchor is the first of the deepest; anchors at its time share its chain (nothing lies between
+    them in the array), so the breakdown value is the least of theirs. Reads cts, cms, cbs; gives
+    clevel, ct1, creach, cbval."""
+    g: dict[tuple[int, int], str] = {}
+    for s in range(n, 1, -1):
+        bit = 1 << (s - 1)
+        g[s, s] = f"arrayReverseFill(x -> x != -2, arrayMap((t, m) -> if(m = {bit}, t, toInt64(-2)), cts, cms))"
+        for k in range(s + 1, n + 1):
+            g[s, k] = (f"arrayReverseFill(x -> x != -2, arrayMap((m, g) -> if(m = {bit},"
+                       f" if(g < 0, toInt64(-1), g), toInt64(-2)), cms, {g[s + 1, k]}))")
+    names = [f"cg{k}" for k in range(2, n + 1)]
+
+    def ok(v: str, t: str) -> str:
+        return f"({v} >= 0 AND {v} <= {t} + {W})"
+
+    depth = " + ".join(ok(v, "t") for v in names)
+    reach = ", ".join(f"if({ok(f'{v}[bi]', 'ct1')}, {v}[bi], toInt64(-1))" for v in names)
+    bval = ("arrayReduce('min', arrayFilter((b, t, d) -> d > 0 AND t = ct1, cbs, cts, cdep))" if breakdown
+            else "''")
+    return "".join(f"\n    {g[2, k]} AS cg{k}," for k in range(2, n + 1)) + f"""
+    arrayMap((t, m, {', '.join(names)}) -> if(m = 1 AND t < {{span_ms:Int64}}, toUInt8(1 + {depth}), toUInt8(0)),
+             cts, cms, {', '.join(names)}) AS cdep,
+    arrayMax(cdep) AS clevel, arrayFirstIndex(d -> d = clevel, cdep) AS bi, cts[bi] AS ct1,
+    [ct1, {reach}] AS creach,
+    {bval} AS cbval"""
+
+
+# One UInt128 per event sorts them by (time, step mask, event id hash): the time after base_ms
+# (44 bits: DateTime64 spans 400 years), the step mask (20 bits: at most 20 steps), the hash.
+_SORT_KEY = ("bitOr(bitShiftLeft(toUInt128(bitOr(bitShiftLeft(toUInt64(tk), 20), m)), 64),"
+             " toUInt128(cityHash64(event_id)))")
+_LOW64 = 18446744073709551615
+
+
+def _events_sql(step_mask: str, exclusion_mask: str, bvalue: str, prefilter: str, customer_filter: str,
+                exclusions: bool, breakdown: bool) -> str:
+    """Per customer: times (ms after start), step masks, exclusion masks and
+    breakdown values of the events (ts0, ms0, xs0, bs0), sorted by (time, step mask, event id
+    hash); a copy of an event (same time and event id) sits next to its original and is dropped.
+    Without exclusions or breakdown, their arrays are constants, not collected and sorted."""
+    def aligned(name: str, fallback: str) -> str:
+        return f"arrayFilter((v, f) -> f, arraySort((v, o) -> o, {name}a, ka), keep)" if name in collected else fallback
+
+    collected = ("x" if exclusions else "") + ("b" if breakdown else "")
+    xs0 = aligned("x", "arrayWithConstant(length(ks), toUInt32(0))")
+    bs0 = aligned("b", "arrayWithConstant(length(ks), '')")
+    arrays = "".join(f", groupArray({v}) AS {v}a" for v in collected)
     return f"""
-    arrayMap(a -> toUInt32(arrayCount(u -> u <= ts[a] + {W}, ts)), anchors) AS aHi,
-    arrayMap((a, t0, hi) -> {per_anchor}, anchors, aT, aHi) AS aReach"""
+    SELECT ck AS customer_id,
+           arrayMap(v -> toInt64(bitShiftRight(v, 84)) + {{shift_ms:Int64}}, ks) AS ts0,
+           arrayMap(v -> toUInt32(bitAnd(bitShiftRight(v, 64), 1048575)), ks) AS ms0,
+           {xs0} AS xs0,
+           {bs0} AS bs0
+    FROM
+    (
+        SELECT *, arrayFilter((v, f) -> f, sk, keep) AS ks
+        FROM
+        (
+            SELECT *, arrayMap((v, p, i) -> i = 1 OR bitShiftRight(v, 84) != bitShiftRight(p, 84)
+                                            OR bitAnd(v, {_LOW64}) != bitAnd(p, {_LOW64}),
+                               sk, arrayPushFront(arrayPopBack(sk), toUInt128(0)), arrayEnumerate(sk)) AS keep
+            FROM
+            (
+                SELECT ck, groupArray(k) AS ka, arraySort(ka) AS sk{arrays}
+                FROM
+                (
+                    SELECT customer_id AS ck,
+                           toUnixTimestamp64Milli(occurred_at) - {{base_ms:Int64}} AS tk,
+                           tk + {{shift_ms:Int64}} AS t,
+                           {step_mask} AS m,
+                           {exclusion_mask} AS x,
+                           {bvalue} AS b,
+                           {_SORT_KEY} AS k
+                    FROM person_events
+                    WHERE occurred_at >= fromUnixTimestamp64Milli({{start_ms:Int64}}, 'UTC')
+                      AND occurred_at < fromUnixTimestamp64Milli({{read_end_ms:Int64}}, 'UTC')\
+{prefilter}{customer_filter}
+                )
+                GROUP BY ck
+                -- only customers with a step-1 event in [start, end): the array work runs for them only
+                HAVING countIf(bitTest(m, 0) AND t < {{span_ms:Int64}}) > 0
+            )
+        )
+    )
+"""
+
+
+_OUT = "SELECT customer_id, {b}.1 AS level, {b}.2 AS t1, {b}.3 AS reach, {b}.4 AS bval FROM ({q})"
 
 
 def customer_paths_sql(
@@ -158,49 +241,40 @@ def customer_paths_sql(
     breakdown: str | None, one_step_per_event: bool = False, customer_filter: str = "",
 ) -> str:
     """The per-customer subquery. Parameters: start_ms, span_ms (end - start), window_ms,
-    read_end_ms (end + window) and those of the filters. one_step_per_event: no event can
-    match two step filters (filters.one_step_per_event), which allows the chain fold."""
-    prefilter = "" if order == "strict" else "\n          AND (m != 0 OR x != 0)"
+    read_end_ms (end + window), base_ms (start, or the earliest DateTime64 if start is before
+    it), shift_ms (base_ms - start_ms) and those of the filters. one_step_per_event: no event can
+    match two step filters (filters.one_step_per_event), so every customer takes the chain."""
+    prefilter = "" if order == "strict" else "\n                      AND (m != 0 OR x != 0)"
     bvalue = f"if(bitTest(m, 0), {breakdown}, '')" if breakdown else "''"
-    if order == "ordered" and not exclusions and one_step_per_event:
-        anchors = _chain_anchor_columns(n)
-    elif order == "any":
+    events = _events_sql(step_mask, exclusion_mask, bvalue, prefilter, customer_filter, bool(exclusions),
+                         breakdown is not None)
+    chain = order == "ordered" and not exclusions
+    if chain and one_step_per_event:
+        q = layered(events, "ts0 AS cts, ms0 AS cms, bs0 AS cbs," + _chain_columns(n, breakdown is not None))
+        return f"SELECT customer_id, clevel AS level, ct1 AS t1, creach AS reach, cbval AS bval FROM ({q})"
+    if order == "any":
         anchors = _GROUPS + _any_anchor_columns(n, exclusions)
     else:
         anchors = _GROUPS + _grouped_anchor_columns(n, order, exclusions)
-    best = f"""{_EVENTS}{anchors},
+    general = f"""{_EVENTS}{anchors},
     arraySort(x -> (-toInt16(x.1), x.2, x.3, x.4),
               arrayMap((r, t0, a) -> (toUInt8(arrayCount(v -> v >= 0, r)), t0, r, bs[a]),
                        aReach, aT, anchors))[1] AS best"""
-    events = f"""
-    SELECT customer_id,
-    -- sorted by (time, step mask, event id hash): a copy sits next to its original
-    arrayFilter((e, p) -> e.1 != p.1 OR e.3 != p.3, raw,
-                arrayPushFront(arrayPopBack(raw), (toInt64(-1), toUInt32(0), toUInt64(0), toUInt32(0), ''))) AS evs
-    FROM
-    (
-        SELECT customer_id, arraySort(groupArray((t, m, h, x, b))) AS raw
-        FROM
-        (
-            SELECT customer_id,
-                   toUnixTimestamp64Milli(occurred_at) - {{start_ms:Int64}} AS t,
-                   cityHash64(event_id) AS h,
-                   {step_mask} AS m,
-                   {exclusion_mask} AS x,
-                   {bvalue} AS b
-            FROM person_events
-            WHERE occurred_at >= fromUnixTimestamp64Milli({{start_ms:Int64}}, 'UTC')
-              AND occurred_at < fromUnixTimestamp64Milli({{read_end_ms:Int64}}, 'UTC'){prefilter}{customer_filter}
-        )
-        GROUP BY customer_id
-        -- only customers with a step-1 event in [start, end): the array work runs for them only
-        HAVING countIf(bitTest(m, 0) AND t < {{span_ms:Int64}}) > 0
-    )
-"""
-    return f"""
-SELECT customer_id, best.1 AS level, best.2 AS t1, best.3 AS reach, best.4 AS bval
-FROM ({layered(events, best)})
-"""
+    if not chain:
+        return _OUT.format(b="best", q=layered(events, "ts0 AS ts, ms0 AS ms, xs0 AS xs, bs0 AS bs," + general))
+    # Per customer: the chain fold when each of their events matches at most one step, else the
+    # general path; each side sees empty arrays for the other's customers.
+    e = "CAST([], 'Array({})')".format
+    split = f"""
+    arrayAll(v -> bitCount(v) <= 1, ms0) AS simple,
+    if(simple, ts0, {e('Int64')}) AS cts, if(simple, ms0, {e('UInt32')}) AS cms, if(simple, bs0, {e('String')}) AS cbs,
+{_chain_columns(n, breakdown is not None)},
+    if(simple, {e('Int64')}, ts0) AS ts, if(simple, {e('UInt32')}, ms0) AS ms,
+    if(simple, {e('UInt32')}, xs0) AS xs, if(simple, {e('String')}, bs0) AS bs,"""
+    # Picked by index, not if(): ClickHouse evaluates an if() branch lazily, re-running the array
+    # work below it (4 times the CPU).
+    q = layered(events, split + general + ",\n    [best, (clevel, ct1, creach, cbval)][simple + 1] AS res")
+    return _OUT.format(b="res", q=q)
 
 
 def layered(source: str, columns: str) -> str:

@@ -22,6 +22,8 @@ from services.api.queries.custom_funnel.paths import customer_paths_sql
 
 # The generated expressions are large but bounded (n <= 20, <= 10 exclusions).
 SETTINGS = {"max_ast_elements": 1_000_000, "max_expanded_ast_elements": 2_000_000}
+# The earliest DateTime64 ClickHouse stores (1900-01-01): event times are packed after it at the latest.
+MIN_EVENT_MS = -2_208_988_800_000
 
 
 def build_paths(q: FunnelDefinition, breakdown: str | None = None, customer_filter: str = "") -> tuple[str, dict]:
@@ -37,9 +39,10 @@ def build_paths(q: FunnelDefinition, breakdown: str | None = None, customer_filt
         step_mask=step_mask, exclusion_mask=exclusion_mask, breakdown=bexpr, customer_filter=customer_filter,
         one_step_per_event=one_step_per_event(q.steps),
     )
+    base_ms = max(start_ms, MIN_EVENT_MS)
     params: dict[str, Any] = {
         **filters.params, "start_ms": start_ms, "span_ms": end_ms - start_ms, "window_ms": window_ms,
-        "read_end_ms": end_ms + window_ms,
+        "read_end_ms": end_ms + window_ms, "base_ms": base_ms, "shift_ms": base_ms - start_ms,
     }
     return sql, params
 
