@@ -1,7 +1,7 @@
 """Identity links into ClickHouse: identify calls, and events that carry both ids.
 
-Rows go to `identities` (migration 0005_identity.sql); after new links the `identity_links`
-dictionary is reloaded, so the API resolves them at once rather than within its LIFETIME (5 s; the
+Rows go to `identities` (migration 0005_identity.sql); after new links the IDENTITY_DICTIONARIES
+(`identity_links`, and `identity_person_keys` of migration 0008) are reloaded, so the API resolves them at once rather than within its LIFETIME (5 s; the
 embedded engine does not always honour it). A reload re-reads every link, so it runs in the
 background, at most once per RELOAD_EVERY_S per process, and once more after the last new links.
 Delivery is at-least-once: a repeated link is the same row (ReplacingMergeTree on all of it), and
@@ -28,6 +28,8 @@ log = logging.getLogger("journeyline.identity")
 
 IDENTITY_COLUMNS = ("anonymous_id", "customer_id", "traits", "source", "received_at")
 Link = tuple[str, str, str, str, datetime]  # a row of IDENTITY_COLUMNS
+# Both resolve anonymous keys from `identities`: person_events.customer_id and .person_key.
+IDENTITY_DICTIONARIES = ("identity_links", "identity_person_keys")
 
 
 def identify_link(record: RecordedIdentify) -> Link:
@@ -93,8 +95,9 @@ class IdentitySink:
 
     def reload(self) -> bool:
         try:
-            self._client.command("SYSTEM RELOAD DICTIONARY identity_links")
+            for name in IDENTITY_DICTIONARIES:
+                self._client.command(f"SYSTEM RELOAD DICTIONARY {name}")
             return True
         except Exception as exc:  # any ClickHouse or network failure: the caller retries
-            log.warning("could not reload identity_links (%s); retrying", exc)
+            log.warning("could not reload the identity dictionaries (%s); retrying", exc)
             return False

@@ -23,6 +23,7 @@ from schemas.clickhouse.migrate import create_database, migrate
 from schemas.events import RecordedEvent
 from services.api.app import create_app
 from services.api.settings import ApiSettings
+from services.processors.identity import IDENTITY_DICTIONARIES
 from services.processors.sink import EVENT_COLUMNS as SINK_EVENT_COLUMNS
 from services.processors.sink import Consumed, event_rows
 
@@ -92,7 +93,8 @@ class EventWriter:
     def truncate(self) -> None:
         self.client.command("TRUNCATE TABLE events")
         self.client.command("TRUNCATE TABLE identities")
-        self.client.command("SYSTEM RELOAD DICTIONARY identity_links")
+        for name in IDENTITY_DICTIONARIES:
+            self.client.command(f"SYSTEM RELOAD DICTIONARY {name}")
 
 
 @pytest.fixture(scope="session")

@@ -82,16 +82,20 @@ def test_engine_arguments_are_kept(formatted):
         created["events_local"]
     assert "ReplicatedMergeTree('/clickhouse/tables/all/{database}/{table}', '{replica}') ORDER BY (event_id" in \
         created["feedback_status_history"]
-    # A column added to the log goes to the local tables and to the Distributed tables.
+    # A column added to the log goes to the local tables and to the Distributed tables (0005:
+    # anonymous_id; 0008: key_hash and anonymous_key, computed on every shard from its own rows).
     alters = [sql for sql in formatted if sql.startswith("ALTER TABLE")]
     assert [a.split(" ON ")[0] for a in alters] == ["ALTER TABLE journeyline.events_local",
-                                                   "ALTER TABLE journeyline.events"]
+                                                   "ALTER TABLE journeyline.events"] * 3
+    assert [re.search(r"ADD COLUMN IF NOT EXISTS `?(\w+)", a)[1] for a in alters] == [
+        "anonymous_id", "anonymous_id", "key_hash", "key_hash", "anonymous_key", "anonymous_key"]
 
 
 def test_views_read_the_distributed_names_and_the_dictionary_its_local_table(formatted):
     created = _created(formatted)
     assert "FROM events)" in created["person_events"]  # the Distributed table: every shard
     assert "FROM journeyline.identities WHERE" in created["identity_links"]  # replicated on every node
+    assert "FROM journeyline.identities WHERE" in created["identity_person_keys"]
 
 
 def test_a_new_table_must_be_placed():

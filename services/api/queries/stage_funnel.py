@@ -21,7 +21,7 @@ Semantics (the reference implementation in tests/api/reference.py is the executa
   even count, the mean of the two middle values. null for step 1 and when customers[k] = 0.
 
 How the SQL gets there, per person, in one GROUP BY person_key pass with array functions
-(person_key: the UInt64 hash of the resolved customer_id, migration 0007; grouping by it
+(person_key: the UInt64 hash of the resolved customer_id, migrations 0007 and 0008; grouping by it
 instead of the String took the query from 1.45 to 1.2-1.3 s of CPU at 10M events; two people
 share a key only on a 64-bit collision, about n^2 / 2^65 for n people: 3e-8 at 1M):
 
