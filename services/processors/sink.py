@@ -142,6 +142,22 @@ class ClickHouseSink:
         BATCH_EVENTS.observe(len(events))
         WRITE_SECONDS.observe(time.perf_counter() - started)
 
+    async def repeats(self, records: Sequence[Consumed]) -> set[tuple[str, str]]:
+        """(customer_id, event_id) of the records whose event `events` holds from another Kafka
+        position: copies of an event counted before (see services/processors/journey.py)."""
+        return await write_until_taken(lambda _: self._repeats(records), f"the check of {len(records)} events",
+                                       self._max_backoff_s)
+
+    def _repeats(self, records: Sequence[Consumed]) -> set[tuple[str, str]]:
+        where = {(r.event.customer_id, r.event.event_id): (r.partition, r.offset) for r in records}
+        result = self._client.query(
+            "SELECT DISTINCT customer_id, event_id, kafka_partition, kafka_offset FROM events "
+            "WHERE customer_id IN {customers:Array(String)} AND event_id IN {ids:Array(String)}",
+            parameters={"customers": sorted({c for c, _ in where}), "ids": [e for _, e in where]},
+        )
+        return {(c, e) for c, e, partition, offset in result.result_rows
+                if (c, e) in where and where[(c, e)] != (partition, offset)}
+
     def _insert(self, keys: list[tuple[str, str]], events: list[list], text: bool, journeys: list[list],
                 stages: list[list], maybe_written: bool) -> int:
         """Returns the events inserted. `events`: event_values (text) or event_rows, one per key."""
