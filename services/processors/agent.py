@@ -11,12 +11,14 @@ from schemas.events import RecordedEvent
 from services.common.clickhouse import connect_migrated
 from services.processors import alerts
 from services.processors.app import app, dead_letters, journeys, settings, touchpoints
+from services.processors.changelog import ChangelogWriter
 from services.processors.journey import BatchCount, JourneyState
 from services.processors.metrics import DEAD_LETTERED
 from services.processors.sink import ClickHouseSink, Consumed
 
 log = logging.getLogger("journeyline.agent")
 _sink: ClickHouseSink | None = None
+_changelog = ChangelogWriter(journeys)
 # partition -> the offset after the last one this process wrote. A batch that does not start
 # there (first batch after start-up or a rebalance) may repeat events already in ClickHouse.
 _next_offset: dict[int, int] = {}
@@ -78,8 +80,9 @@ async def process(batch) -> None:
     # offsets in the table keep a replayed event from counting twice (journey.py).
     await sink().write(fresh, counting.changed, maybe_written)
     await alerts.publish(fresh)  # before the table update: a replayed batch alerts again
-    for customer_id, state in counting.changed.items():
-        journeys[customer_id.encode()] = state.dumps()
+    # A customer's table key lives in the partition of their events (see app.py).
+    await _changelog.write([(by_customer[customer_id][-1].partition, customer_id.encode(), state.dumps())
+                            for customer_id, state in counting.changed.items()])
 
 
 @app.agent(touchpoints, concurrency=1)
