@@ -18,7 +18,7 @@ from services.processors.sink import ClickHouseSink, Consumed
 
 log = logging.getLogger("journeyline.agent")
 _sink: ClickHouseSink | None = None
-_changelog = ChangelogWriter(journeys)
+_changelog = ChangelogWriter(journeys, settings.sink_max_backoff_s)
 # partition -> the offset after the last one this process wrote. A batch that does not start
 # there (first batch after start-up or a rebalance) may repeat events already in ClickHouse.
 _next_offset: dict[int, int] = {}

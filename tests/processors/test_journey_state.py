@@ -81,6 +81,17 @@ def test_triage_leaves_out_applied_records_and_repeated_events():
     assert [r.offset for r in new] == [13] and unsure == []  # 10-12 applied; "b" at 14 is a client's copy
 
 
+def test_events_of_one_record_share_its_offset():
+    # An aggregated record (many events, one offset): all of it counts, a replay of it none.
+    state = JourneyState()
+    record = [Rec(ev("a", "awareness", 1), 2, 40), Rec(ev("b", "use", 2), 2, 40), Rec(ev("a", "awareness", 1), 2, 40)]
+    new, unsure = state.triage(record)
+    assert [r.event.event_id for r in new] == ["a", "b"] and unsure == []
+    for r in new:
+        state.add(r.event)
+    assert state.triage(record + [Rec(ev("c", "use", 3), 2, 41)])[0] == [Rec(ev("c", "use", 3), 2, 41)]
+
+
 def test_state_stays_bounded_and_asks_once_keys_were_dropped():
     state = JourneyState()
     for i in range(RECENT_KEYS * 4):
