@@ -1,6 +1,20 @@
 """Start a processor worker: topics and ClickHouse schema first, then the Faust worker."""
 from __future__ import annotations
 
+import gc
+
+
+def tune_gc(app) -> None:
+    """Faust, aiokafka and our modules are ~125k long-lived objects, which every full collection
+    scanned again: about a third of the processors' CPU went to the garbage collector under load.
+    Once the app has started they are frozen (never scanned again), and young objects are collected
+    less often: a batch's objects die by reference counting, only cycles wait for a collection."""
+    gc.set_threshold(5000, 20, 20)
+
+    @app.task
+    async def freeze_startup_objects() -> None:
+        gc.freeze()
+
 
 def main() -> None:
     from deploy.topics import ensure_topics
@@ -23,6 +37,7 @@ def main() -> None:
     alerts.alerts()
     watchdog.install(app, settings.recovery_stall_s)
     app.main_argv = None
+    tune_gc(app)
     from faust.worker import Worker
 
     # override_logging=False: keep the handler set up above (Faust's own would be coloured text);

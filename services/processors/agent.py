@@ -10,13 +10,15 @@ from schemas.records import Refused, approx_events, decode
 from services.common.clickhouse import connect_migrated
 from services.processors import alerts
 from services.processors.app import app, dead_letters, journeys, settings, touchpoints
-from services.processors.journey import JourneyState
+from services.processors.changelog import ChangelogWriter
+from services.processors.journey import BatchCount, JourneyState
 from services.processors.metrics import DEAD_LETTERED
 from services.processors.sink import ClickHouseSink, Consumed
 from services.processors.take import take_events
 
 log = logging.getLogger("journeyline.agent")
 _sink: ClickHouseSink | None = None
+_changelog = ChangelogWriter(journeys, settings.sink_max_backoff_s)
 # partition -> the offset after the last one this process wrote. A batch that does not start
 # there (first batch after start-up or a rebalance) may repeat events already in ClickHouse.
 _next_offset: dict[int, int] = {}
@@ -81,20 +83,19 @@ async def process(batch) -> None:
             maybe_written = True
         _next_offset[partition] = offset + 1
 
-    fresh: list[Consumed] = []
-    changed: dict[str, JourneyState] = {}
+    counting = BatchCount()
     for customer_id, items in by_customer.items():
-        state = JourneyState.loads(journeys.get(customer_id.encode()))
-        new = [item for item in items if state.add(item.event)]
-        if new:
-            fresh.extend(new)
-            changed[customer_id] = state
-    # ClickHouse first, table second, ack last: a crash in between replays the batch,
-    # and the seen-set in the table keeps a replayed event from counting twice.
-    await sink().write(fresh, changed, maybe_written)
+        counting.add(customer_id, JourneyState.loads(journeys.get(customer_id.encode())), items)
+    if counting.unsure:  # customers with long histories: ClickHouse knows their older events
+        counting.settle(await sink().repeats(counting.unsure_records()))
+    fresh = counting.fresh
+    # ClickHouse first, table second, ack last: a crash in between replays the batch, and the
+    # offsets in the table keep a replayed event from counting twice (journey.py).
+    await sink().write(fresh, counting.changed, maybe_written)
     await alerts.publish(fresh)  # before the table update: a replayed batch alerts again
-    for customer_id, state in changed.items():
-        journeys[customer_id.encode()] = state.dumps()
+    # A customer's table key lives in the partition of their events (see app.py).
+    await _changelog.write([(by_customer[customer_id][-1].partition, customer_id.encode(), state.dumps())
+                            for customer_id, state in counting.changed.items()])
 
 
 def _weight(event) -> int:

@@ -38,7 +38,8 @@ dead_letters = app.topic(
 )
 
 # customer_id -> JourneyState bytes. Keys are the raw customer_id bytes, as on the topic, so the
-# changelog partition (default partitioner) is the customer's source partition.
+# changelog partition (default partitioner) is the customer's source partition. The agent writes
+# it through services/processors/changelog.py (record batches), not `journeys[key] = value`.
 journeys = app.Table(
     "journeys",
     default=None,

@@ -1,4 +1,12 @@
-"""Columnar, retried writes of a batch to ClickHouse: raw events first, then projections."""
+"""Retried writes of a batch to ClickHouse: raw events first, then projections.
+
+Events go as JSON text made by one orjson call and parsed by ClickHouse in C++: Python rows and
+clickhouse-connect's serialisation of them cost several times more of the processors' CPU.
+The text form stores the same values as the columnar rows (tests/processors/test_sink_format.py),
+except where ClickHouse's text parsing refuses or clamps a value that the columnar path stores raw
+(revenue of 10^14 or more, times outside DateTime64's years 1900-2299): a batch holding such an
+event goes the columnar way, as before.
+"""
 from __future__ import annotations
 
 import logging
@@ -24,6 +32,11 @@ EVENT_COLUMNS = (
     "received_at", "properties", "revenue", "currency", "nps", "csat", "ces", "rating",
     "comment", "source", "kafka_partition", "kafka_offset",
 )
+# ClickHouse's best-effort parser reads orjson's RFC 3339 times (any offset; microseconds truncated
+# to milliseconds, as clickhouse-connect does).
+TEXT_FORMAT = "JSONCompactEachRow"
+TEXT_SETTINGS = {"date_time_input_format": "best_effort"}
+_MAX_REVENUE = 1e14  # Decimal(18, 4) holds 14 digits before the point
 JOURNEY_COLUMNS = ("customer_id", "current_stage", "first_seen_at", "last_seen_at", "events", "version")
 STAGE_COLUMNS = ("customer_id", "stage", "first_at", "last_at", "events", "version")
 
@@ -57,6 +70,33 @@ def event_rows(consumed: Sequence[Consumed]) -> list[list]:
     return rows
 
 
+def event_values(consumed: Sequence[Consumed]) -> list[list] | None:
+    """The EVENT_COLUMNS of each event as JSON values (see `as_text`); None when an event needs the
+    columnar path: its revenue or a time is out of what ClickHouse's text parsing takes as is."""
+    dumps = orjson.dumps
+    rows = []
+    for item in consumed:
+        e, fb = item.event, item.event.feedback
+        if not (1900 < e.occurred_at.year < 2299 and 1900 < e.received_at.year < 2299
+                and (e.revenue is None or e.revenue < _MAX_REVENUE)):
+            return None
+        rows.append([
+            e.event_id, e.customer_id, e.anonymous_id or "", e.stage.value, e.channel.value, e.touchpoint, e.event,
+            e.occurred_at, e.received_at, dumps(e.properties).decode(),
+            None if e.revenue is None else str(e.revenue),  # the float's repr, as Decimal(str(revenue)) reads it
+            e.currency or "",
+            None if fb is None else fb.nps, None if fb is None else fb.csat, None if fb is None else fb.ces,
+            None if fb is None else fb.rating, (fb is not None and fb.comment) or "",
+            e.source, item.partition, item.offset,
+        ])
+    return rows
+
+
+def as_text(values: Sequence[list]) -> bytes:
+    """TEXT_FORMAT rows, comma-separated, in one orjson call."""
+    return orjson.dumps(values)[1:-1]
+
+
 def journey_rows(states: dict[str, JourneyState], version: int) -> tuple[list[list], list[list]]:
     journeys, stages = [], []
     for customer_id, state in states.items():
@@ -87,11 +127,13 @@ class ClickHouseSink:
         if not consumed and not states:
             return
         started = time.perf_counter()
-        events = event_rows(consumed)
+        keys = [(item.event.customer_id, item.event.event_id) for item in consumed]
+        values = event_values(consumed)
+        events, text = (values, True) if values is not None else (event_rows(consumed), False)
         journeys, stages = journey_rows(states, time.time_ns())
         links = self._links.new(event_links(consumed))
         written = await write_until_taken(
-            lambda attempt: self._insert(events, journeys, stages, maybe_written or attempt > 0),
+            lambda attempt: self._insert(keys, events, text, journeys, stages, maybe_written or attempt > 0),
             f"{len(events)} events", self._max_backoff_s)
         if links:
             await self._links.write(links)
@@ -100,25 +142,44 @@ class ClickHouseSink:
         BATCH_EVENTS.observe(len(events))
         WRITE_SECONDS.observe(time.perf_counter() - started)
 
-    def _insert(self, events: list[list], journeys: list[list], stages: list[list], maybe_written: bool) -> int:
-        """Returns the events inserted."""
+    async def repeats(self, records: Sequence[Consumed]) -> set[tuple[str, str]]:
+        """(customer_id, event_id) of the records whose event `events` holds from another Kafka
+        position: copies of an event counted before (see services/processors/journey.py)."""
+        return await write_until_taken(lambda _: self._repeats(records), f"the check of {len(records)} events",
+                                       self._max_backoff_s)
+
+    def _repeats(self, records: Sequence[Consumed]) -> set[tuple[str, str]]:
+        where = {(r.event.customer_id, r.event.event_id): (r.partition, r.offset) for r in records}
+        result = self._client.query(
+            "SELECT DISTINCT customer_id, event_id, kafka_partition, kafka_offset FROM events "
+            "WHERE customer_id IN {customers:Array(String)} AND event_id IN {ids:Array(String)}",
+            parameters={"customers": sorted({c for c, _ in where}), "ids": [e for _, e in where]},
+        )
+        return {(c, e) for c, e, partition, offset in result.result_rows
+                if (c, e) in where and where[(c, e)] != (partition, offset)}
+
+    def _insert(self, keys: list[tuple[str, str]], events: list[list], text: bool, journeys: list[list],
+                stages: list[list], maybe_written: bool) -> int:
+        """Returns the events inserted. `events`: event_values (text) or event_rows, one per key."""
         if events and maybe_written:
-            present = self._present(events)
-            events = [row for row in events if (row[1], row[0]) not in present]
+            present = self._present(keys)
+            events = [event for key, event in zip(keys, events, strict=True) if key not in present]
             if present:
                 log.info("left out %d events already in ClickHouse", len(present))
-        if events:
+        if events and text:
+            self._client.raw_insert("events", EVENT_COLUMNS, as_text(events), fmt=TEXT_FORMAT, settings=TEXT_SETTINGS)
+        elif events:
             self._client.insert("events", events, column_names=EVENT_COLUMNS)
         if journeys:
             self._client.insert("journeys", journeys, column_names=JOURNEY_COLUMNS)
             self._client.insert("journey_stages", stages, column_names=STAGE_COLUMNS)
         return len(events)
 
-    def _present(self, events: list[list]) -> set[tuple[str, str]]:
+    def _present(self, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
         # customer_id leads the sorting key, so this reads only those customers' granules.
         result = self._client.query(
             "SELECT DISTINCT customer_id, event_id FROM events "
             "WHERE customer_id IN {customers:Array(String)} AND event_id IN {ids:Array(String)}",
-            parameters={"customers": sorted({r[1] for r in events}), "ids": [r[0] for r in events]},
+            parameters={"customers": sorted({c for c, _ in keys}), "ids": [e for _, e in keys]},
         )
         return {(c, e) for c, e in result.result_rows}
