@@ -23,6 +23,25 @@ def partition_for(key: bytes, partitions: Sequence[int]) -> int:
     return partitions[_key_hash(key) % len(partitions)]
 
 
+class KeyPartitions(dict[str, int]):
+    """The partition of each identity key (str) for one set of partitions: a dict lookup per event
+    instead of encoding the key and the LRU cache's bookkeeping. Bounded: cleared when full."""
+
+    MAX_KEYS = 1 << 18
+
+    def __init__(self, partitions: set[int] | frozenset[int]):
+        super().__init__()
+        self.partitions = frozenset(partitions)
+        self._sorted = sorted(self.partitions)
+
+    def add(self, key: str) -> int:
+        """The key's partition, remembered (call it for keys not in the dict)."""
+        if len(self) >= self.MAX_KEYS:
+            self.clear()
+        partition = self[key] = partition_for(key.encode(), self._sorted)
+        return partition
+
+
 class CachedPartitioner:
     """Drop-in for aiokafka's DefaultPartitioner (Faust's `producer_partitioner`)."""
 

@@ -6,12 +6,13 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 
 import orjson
+from aiokafka import AIOKafkaProducer
 from pydantic import AwareDatetime, TypeAdapter
 
 from schemas.events import RecordedEvent, TouchpointEvent
 from schemas.identity import IdentityLink, RecordedIdentify
 from services.common.kafka_producer import BROKER_ERRORS, BrokerUnavailable, LazyProducer
-from services.common.partitioner import partition_for
+from services.common.partitioner import KeyPartitions, partition_for
 from services.ingest.batching import PartitionBatcher
 from services.ingest.settings import IngestSettings
 
@@ -40,23 +41,44 @@ class EventProducer:
             request_timeout_ms=settings.kafka_request_timeout_ms,
         )
         self._batchers: dict[str, PartitionBatcher] = {}
+        self._partitions: dict[str, KeyPartitions] = {}
 
     async def publish(self, events: Sequence[TouchpointEvent], source: str) -> int:
         """Send every event to the partition of its identity key; returns once all are acknowledged."""
+        if not events:
+            return 0
         received_at = datetime.now(timezone.utc)
         tail = record_tail(received_at, source)
-        records = []
-        for event in events:
-            key = event.identity_key
-            if key == event.customer_id:  # its JSON is the recorded event's, but for the tail
-                value = event.model_dump_json(exclude_none=True).encode()[:-1] + tail
-            else:  # anonymous: the recorded event carries the identity key in customer_id
-                value = RecordedEvent.model_construct(
-                    **{**event.__dict__, "customer_id": key}, received_at=received_at, source=source
-                ).model_dump_json(exclude_none=True).encode()
-            records.append((key.encode(), value))
-        # Event records (schemas/records.py): the events of a partition gathered into one Kafka record.
-        await self._send_all(self._settings.topic_touchpoints, records, aggregate=True)
+        topic = self._settings.topic_touchpoints
+        producer, batcher = await self._batcher(topic, aggregate=True)
+        try:
+            async with asyncio.timeout(self._settings.produce_timeout_s):
+                partition_of = self._partition_of(topic, await producer.partitions_for(topic))
+                # The request's events grouped by partition, in order: one append per partition.
+                by_partition: dict[int, list[bytes]] = {}
+                for event in events:
+                    key = event.customer_id
+                    if key is not None:  # its JSON is the recorded event's, but for the tail
+                        value = event.__pydantic_serializer__.to_json(event, exclude_none=True)[:-1] + tail
+                    else:  # anonymous: the recorded event carries the identity key in customer_id
+                        key = event.identity_key
+                        value = RecordedEvent.model_construct(
+                            **{**event.__dict__, "customer_id": key}, received_at=received_at, source=source
+                        ).model_dump_json(exclude_none=True).encode()
+                    partition = partition_of.get(key)
+                    if partition is None:
+                        partition = partition_of.add(key)
+                    values = by_partition.get(partition)
+                    if values is None:
+                        by_partition[partition] = [value]
+                    else:
+                        values.append(value)
+                # Event records (schemas/records.py): a partition's events gathered into one Kafka record.
+                acked = [future for partition, values in by_partition.items()
+                         for future in batcher.extend(partition, values)]
+                await asyncio.gather(*acked)
+        except BROKER_ERRORS as exc:
+            raise BrokerUnavailable(str(exc) or type(exc).__name__) from exc
         return len(events)
 
     async def publish_identities(self, links: Sequence[IdentityLink], source: str) -> None:
@@ -71,16 +93,12 @@ class EventProducer:
         """Refused calls, already in the dead-letter envelope, for `journeyline dlq`."""
         await self._send_all(self._settings.topic_dead_letter, list(records))
 
-    async def _send_all(self, topic: str, records: list[tuple[bytes, bytes]], aggregate: bool = False) -> None:
+    async def _send_all(self, topic: str, records: list[tuple[bytes, bytes]]) -> None:
         """Append every record to its partition's shared group (batching.py), each in the partition of
-        its key; aggregating, the records are events and the key only chooses the partition. Returns
-        once all are acknowledged."""
+        its key. Returns once all are acknowledged."""
         if not records:
             return
-        producer = await self._producer.get()
-        batcher = self._batchers.get(topic)
-        if batcher is None or batcher.producer is not producer:
-            batcher = self._batchers[topic] = PartitionBatcher(producer, topic, aggregate)
+        producer, batcher = await self._batcher(topic)
         try:
             async with asyncio.timeout(self._settings.produce_timeout_s):
                 partitions = sorted(await producer.partitions_for(topic))
@@ -88,6 +106,20 @@ class EventProducer:
                 await asyncio.gather(*acked)
         except BROKER_ERRORS as exc:
             raise BrokerUnavailable(str(exc) or type(exc).__name__) from exc
+
+    async def _batcher(self, topic: str, aggregate: bool = False) -> tuple[AIOKafkaProducer, PartitionBatcher]:
+        producer = await self._producer.get()
+        batcher = self._batchers.get(topic)
+        if batcher is None or batcher.producer is not producer:
+            batcher = self._batchers[topic] = PartitionBatcher(producer, topic, aggregate)
+        return producer, batcher
+
+    def _partition_of(self, topic: str, partitions: set[int]) -> KeyPartitions:
+        """The topic's identity key -> partition choices, valid while its partitions stay the same."""
+        cached = self._partitions.get(topic)
+        if cached is None or cached.partitions != partitions:
+            cached = self._partitions[topic] = KeyPartitions(partitions)
+        return cached
 
     async def ready(self) -> bool:
         try:

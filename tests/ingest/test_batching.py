@@ -7,6 +7,7 @@ import asyncio
 from datetime import datetime, timezone
 
 import orjson
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -25,6 +26,17 @@ def test_partition_is_the_default_partitioners(key, count):
 
     partitions = list(range(count))
     assert partition_for(key, partitions) == DefaultPartitioner()(key, partitions, partitions)
+
+
+@settings(max_examples=200, deadline=None)
+@given(keys=st.lists(st.text(min_size=1, max_size=40), min_size=1, max_size=30), count=st.integers(1, 64))
+def test_key_partitions_are_the_default_partitioners(keys, count):
+    from services.common.partitioner import KeyPartitions
+
+    cache = KeyPartitions(set(range(count)))
+    for key in keys * 2:  # the second time from the dict
+        found = cache.get(key)
+        assert (cache.add(key) if found is None else found) == partition_for(key.encode(), list(range(count)))
 
 
 EVENTS = [
@@ -82,7 +94,8 @@ def test_concurrent_publishes_all_acknowledged_in_order_per_customer(stack):
             assert of_batch == sorted(of_batch) and len(of_batch) == 10
 
 
-def test_event_records_close_at_their_caps_and_keep_order(stack):
+@pytest.mark.parametrize("per_request", [1, 3, 13])
+def test_event_records_close_at_their_caps_and_keep_order(stack, per_request):
     from aiokafka import AIOKafkaProducer
 
     from schemas.records import record_size
@@ -92,8 +105,8 @@ def test_event_records_close_at_their_caps_and_keep_order(stack):
     values = []
     for i in range(60):  # every third event is big: the byte cap closes records too
         event = TouchpointEvent.model_validate({
-            **EVENTS[1], "event_id": f"caps-{i}", "customer_id": "caps-cust", "occurred_at": "2007-05-01T10:00:00Z",
-            "properties": {"pad": "x" * (700 if i % 3 == 0 else 10)}})
+            **EVENTS[1], "event_id": f"caps-{per_request}-{i}", "customer_id": "caps-cust",
+            "occurred_at": "2007-05-01T10:00:00Z", "properties": {"pad": "x" * (700 if i % 3 == 0 else 10)}})
         values.append(event.model_dump_json(exclude_none=True).encode()[:-1] + record_tail(received_at, "test"))
     since = end_offsets(stack.bootstrap_servers)
     partition = partition_for(b"caps-cust", sorted(tp.partition for tp in since))
@@ -103,14 +116,20 @@ def test_event_records_close_at_their_caps_and_keep_order(stack):
         await producer.start()
         try:
             batcher = PartitionBatcher(producer, TOPIC, aggregate=True, max_record_events=7, max_record_bytes=2000)
-            # appended in one go: nothing is sent before the first await, so the caps alone cut records
-            await asyncio.gather(*[batcher.append(partition, None, value) for value in values])
+            # appended in one go: nothing is sent before the first await, so the caps alone cut records;
+            # one event at a time, or as requests of 13 events do (a record may end inside a request)
+            if per_request == 1:
+                acked = [batcher.append(partition, None, value) for value in values]
+            else:
+                acked = [future for i in range(0, len(values), per_request)
+                         for future in batcher.extend(partition, values[i:i + per_request])]
+            await asyncio.gather(*acked)
         finally:
             await producer.stop()
 
     asyncio.run(publish())
     mine = [e for e in read_events(stack.bootstrap_servers, since=since) if e.key == b"caps-cust"]
-    assert [orjson.loads(e.value)["event_id"] for e in mine] == [f"caps-{i}" for i in range(60)]
+    assert [orjson.loads(e.value)["event_id"] for e in mine] == [f"caps-{per_request}-{i}" for i in range(60)]
     records: dict[int, list[TopicEvent]] = {}
     for e in mine:
         records.setdefault(e.offset, []).append(e)
@@ -118,3 +137,10 @@ def test_event_records_close_at_their_caps_and_keep_order(stack):
     for events in records.values():
         assert 1 <= len(events) <= 7
         assert len(events) == 1 or record_size(sum(len(e.value) for e in events), len(events)) <= 2000
+    # Filled greedily, event by event, whatever the requests' sizes
+    cut: list[list[bytes]] = [[]]
+    for value in values:
+        if cut[-1] and (len(cut[-1]) == 7 or record_size(sum(map(len, cut[-1])) + len(value), len(cut[-1]) + 1) > 2000):
+            cut.append([])
+        cut[-1].append(value)
+    assert [len(records[offset]) for offset in sorted(records)] == [len(record) for record in cut]
