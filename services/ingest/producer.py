@@ -4,10 +4,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from datetime import datetime, timezone
+from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaProducer
-from pydantic import AwareDatetime, TypeAdapter
+from pydantic import AwareDatetime, BaseModel, TypeAdapter
 
 from schemas.events import RecordedEvent, TouchpointEvent
 from schemas.identity import IdentityLink, RecordedIdentify
@@ -20,6 +21,31 @@ __all__ = ["BrokerUnavailable", "EventProducer"]
 
 
 _DATETIME = TypeAdapter(AwareDatetime)
+
+
+# The event's optional fields; model_dump_json(exclude_none=True) leaves them out when None.
+_NULLABLE = tuple(name for name, field in TouchpointEvent.model_fields.items()
+                  if not field.is_required() and field.default is None)
+
+
+def _nested(value: Any) -> orjson.Fragment:
+    if isinstance(value, BaseModel):  # feedback: pydantic's own JSON of it
+        return orjson.Fragment(value.__pydantic_serializer__.to_json(value, exclude_none=True))
+    raise TypeError
+
+
+def event_json(event: TouchpointEvent) -> bytes:
+    """`event.model_dump_json(exclude_none=True)`, byte for byte (property-tested), written by orjson
+    from the validated fields: a third of the serializer's CPU (pydantic reads every enum's `value`
+    property in Python). Anything orjson cannot write goes to pydantic."""
+    fields = event.__dict__.copy()
+    for name in _NULLABLE:
+        if fields[name] is None:
+            del fields[name]
+    try:
+        return orjson.dumps(fields, default=_nested, option=orjson.OPT_UTC_Z)
+    except orjson.JSONEncodeError:
+        return event.__pydantic_serializer__.to_json(event, exclude_none=True)
 
 
 def record_tail(received_at: datetime, source: str) -> bytes:
@@ -59,7 +85,7 @@ class EventProducer:
                 for event in events:
                     key = event.customer_id
                     if key is not None:  # its JSON is the recorded event's, but for the tail
-                        value = event.__pydantic_serializer__.to_json(event, exclude_none=True)[:-1] + tail
+                        value = event_json(event)[:-1] + tail
                     else:  # anonymous: the recorded event carries the identity key in customer_id
                         key = event.identity_key
                         value = RecordedEvent.model_construct(
