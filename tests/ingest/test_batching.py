@@ -29,6 +29,16 @@ def test_partition_is_the_default_partitioners(key, count):
     assert partition_for(key, partitions) == DefaultPartitioner()(key, partitions, partitions)
 
 
+@settings(max_examples=500, deadline=None)
+@given(key=st.binary(max_size=64))
+def test_murmur2_is_kafkas(key):
+    from aiokafka.partitioner import murmur2 as kafkas
+
+    from services.common.partitioner import murmur2
+
+    assert murmur2(key) == kafkas(key)
+
+
 @settings(max_examples=200, deadline=None)
 @given(keys=st.lists(st.text(min_size=1, max_size=40), min_size=1, max_size=30), count=st.integers(1, 64))
 def test_key_partitions_are_the_default_partitioners(keys, count):
