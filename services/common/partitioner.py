@@ -68,7 +68,8 @@ class KeyPartitions(dict[str, int]):
         """The key's partition, remembered (call it for keys not in the dict)."""
         if len(self) >= self.MAX_KEYS:
             self.clear()
-        partition = self[key] = partition_for(key.encode(), self._sorted)
+        # murmur2 itself: this dict is the cache, the LRU one would only hold the same keys again
+        partition = self[key] = self._sorted[(murmur2(key.encode()) & 0x7FFFFFFF) % len(self._sorted)]
         return partition
 
 
