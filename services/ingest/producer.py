@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -100,9 +100,8 @@ class EventProducer:
                     else:
                         values.append(value)
                 # Event records (schemas/records.py): a partition's events gathered into one Kafka record.
-                acked = [future for partition, values in by_partition.items()
-                         for future in batcher.extend(partition, values)]
-                await asyncio.gather(*acked)
+                await _acknowledged([future for partition, values in by_partition.items()
+                                     for future in batcher.extend(partition, values)])
         except BROKER_ERRORS as exc:
             raise BrokerUnavailable(str(exc) or type(exc).__name__) from exc
         return len(events)
@@ -128,8 +127,8 @@ class EventProducer:
         try:
             async with asyncio.timeout(self._settings.produce_timeout_s):
                 partitions = sorted(await producer.partitions_for(topic))
-                acked = {batcher.append(partition_for(key, partitions), key, value) for key, value in records}
-                await asyncio.gather(*acked)
+                await _acknowledged({batcher.append(partition_for(key, partitions), key, value)
+                                     for key, value in records})
         except BROKER_ERRORS as exc:
             raise BrokerUnavailable(str(exc) or type(exc).__name__) from exc
 
@@ -157,3 +156,13 @@ class EventProducer:
 
     async def stop(self) -> None:
         await self._producer.stop()
+
+
+async def _acknowledged(futures: Collection[asyncio.Future]) -> None:
+    """Wait for the acknowledgement of every record of a request; raise the first failure.
+    Not asyncio.gather: cancelled (the request's timeout), it would cancel the records, which
+    other requests in flight share, and fail them too."""
+    if futures:
+        await asyncio.wait(futures)
+        for future in futures:
+            future.result()

@@ -212,3 +212,53 @@ def test_event_records_close_at_their_caps_and_keep_order(stack, per_request):
             cut.append([])
         cut[-1].append(value)
     assert [len(records[offset]) for offset in sorted(records)] == [len(record) for record in cut]
+
+
+def test_a_timed_out_request_leaves_the_others_records_alone():
+    """Requests appended while a send is in flight share one event record: one of them timing out
+    must not cancel the record the others wait for (each gets its own 503 at its own deadline)."""
+    from services.ingest.producer import BrokerUnavailable
+
+    class StuckBroker:  # the first send is never acknowledged, later ones at once
+        def __init__(self):
+            self.sends = 0
+
+        async def partitions_for(self, topic):
+            return {0}
+
+        def create_batch(self):
+            from aiokafka.producer.message_accumulator import BatchBuilder
+            return BatchBuilder(512 * 1024, 0)
+
+        async def send_batch(self, builder, topic, partition):
+            self.sends += 1
+            future = asyncio.get_running_loop().create_future()
+            if self.sends > 1:
+                future.set_result(None)
+            return future
+
+    class Lazy:
+        def __init__(self):
+            self.producer = StuckBroker()
+
+        async def get(self):
+            return self.producer
+
+    events = [TouchpointEvent.model_validate({**EVENTS[1], "event_id": f"stuck-{i}"}) for i in range(3)]
+
+    async def run() -> list:
+        producer = EventProducer(IngestSettings(create_topics=False, produce_timeout_s=0.4))
+        producer._producer = Lazy()
+        first = asyncio.create_task(producer.publish(events[:1], "test"))  # its send never returns
+        await asyncio.sleep(0.1)
+        a = asyncio.create_task(producer.publish(events[1:2], "test"))  # both wait behind it, in one record
+        await asyncio.sleep(0.2)
+        b = asyncio.create_task(producer.publish(events[2:], "test"))
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        outcomes = await asyncio.gather(first, a, b, return_exceptions=True)
+        return [*outcomes, loop.time() - started]
+
+    first, a, b, took = asyncio.run(run())
+    assert all(isinstance(outcome, BrokerUnavailable) for outcome in (first, a, b)), (first, a, b)
+    assert took >= 0.35  # b waited for its own deadline
