@@ -52,22 +52,55 @@ class PartitionBatcher:
     def append(self, partition: int, key: bytes | None, value: bytes) -> asyncio.Future:
         """Add a record (aggregating: an event; its key is not kept) to its partition's open group;
         the future resolves once the broker acknowledged it."""
+        if self.aggregate:
+            return self.extend(partition, [value])[0]
         state = self._partitions.get(partition)
         if state is None:
             state = self._partitions[partition] = _Partition()
         group = state.open
-        if group is not None and self.aggregate and (
-                len(group.items) >= self.max_record_events
-                or record_size(group.size + len(value), len(group.items) + 1) > self.max_record_bytes):
-            state.closed.append(group)  # full: the next event starts the next record
-            group = None
         if group is None:
             group = state.open = _Group(asyncio.get_running_loop().create_future())
-        group.items.append(value if self.aggregate else (key, value))
+        group.items.append((key, value))
         group.size += len(value)
         if state.flusher is None:
             state.flusher = asyncio.create_task(self._flush(partition, state))
         return group.acked
+
+    def extend(self, partition: int, events: list[bytes]) -> list[asyncio.Future]:
+        """Aggregating: add one request's events of `partition` to its open event record, in order,
+        closing records at their caps; the futures of the records they went into (usually one)."""
+        if not events:
+            return []
+        state = self._partitions.get(partition)
+        if state is None:
+            state = self._partitions[partition] = _Partition()
+        group = state.open
+        have, had = (len(group.items), group.size) if group is not None else (0, 0)
+        size = sum(map(len, events))
+        if have + len(events) <= self.max_record_events and record_size(
+                had + size, have + len(events)) <= self.max_record_bytes:
+            if group is None:
+                group = state.open = _Group(asyncio.get_running_loop().create_future())
+            group.items += events  # they all fit: no check per event
+            group.size += size
+            acked = [group.acked]
+        else:
+            acked = []
+            for value in events:
+                if group is not None and (
+                        len(group.items) >= self.max_record_events
+                        or record_size(group.size + len(value), len(group.items) + 1) > self.max_record_bytes):
+                    state.closed.append(group)  # full: the next event starts the next record
+                    group = None
+                if group is None:
+                    group = state.open = _Group(asyncio.get_running_loop().create_future())
+                if not acked or acked[-1] is not group.acked:
+                    acked.append(group.acked)
+                group.items.append(value)
+                group.size += len(value)
+        if state.flusher is None:
+            state.flusher = asyncio.create_task(self._flush(partition, state))
+        return acked
 
     def _records(self, group: _Group) -> list[tuple[bytes | None, bytes]]:
         return [(None, encode(group.items))] if self.aggregate else group.items
