@@ -2,14 +2,15 @@
 
 person_key is the UInt64 hash of the resolved customer_id (person_events, migrations 0007 and
 0008), read from stored columns instead of the String: at 10M events / 1M customers the bench's
-funnel went from 2.7 to 2.4 s of CPU. Two people share a key only on a 64-bit collision, about
+funnel went from 2.2-2.7 to 1.8-2.4 s of CPU. Two people share a key only on a 64-bit collision, about
 n^2 / 2^65 for n people (3e-8 at 1M), the same policy as the stage funnel and retention; they
 would then count as one customer. The customers view, which lists customer ids, groups by the
 String customer_id instead (exact; cheaper there than person_key plus any(customer_id)).
 
-Output columns: person_key (customer_id for the customers view), level (UInt8, deepest step), t1 (Int64 ms after `start`: the
-counted path's step-1 time), reach (Array(Int64), n entries: reach time of each step on the
-counted path, -1 beyond level) and bval (breakdown value of the step-1 event, '' without one).
+Output columns: person_key (customer_id for the customers view), level (UInt8, deepest step), t1
+(Int64 ms after `start`: the counted path's step-1 time), reach (Array(Int64), n entries: reach time
+of each step on the counted path, -1 beyond level) and bval (breakdown value of the step-1 event, ''
+without one).
 
 How, per customer, with array functions only:
 
@@ -272,7 +273,8 @@ def customer_paths_sql(
               arrayMap((r, t0, a) -> (toUInt8(arrayCount(v -> v >= 0, r)), t0, r, bs[a]),
                        aReach, aT, anchors))[1] AS best"""
     if not chain:
-        return _OUT.format(key=key, b="best", q=layered(events, "ts0 AS ts, ms0 AS ms, xs0 AS xs, bs0 AS bs," + general))
+        q = layered(events, "ts0 AS ts, ms0 AS ms, xs0 AS xs, bs0 AS bs," + general)
+        return _OUT.format(key=key, b="best", q=q)
     # Per customer: the chain fold when each of their events matches at most one step, else the
     # general path; each side sees empty arrays for the other's customers.
     e = "CAST([], 'Array({})')".format
