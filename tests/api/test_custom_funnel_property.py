@@ -161,7 +161,11 @@ def test_counted_path_per_customer_matches_reference(chdb, events, scenario):
         start = params["start_ms"]
         got = {c: {"level": lv, "t1": start + t1, "reach": [r if r < 0 else start + r for r in reach], "bval": b}
                for c, lv, t1, reach, b in chdb.query(sql, parameters=params, settings=SETTINGS).result_rows}
-        assert got == ref.customer_paths(rows, reference_query(f)), f
+        # Rows are keyed by person_key, the customer's cityHash64.
+        want = ref.customer_paths(rows, reference_query(f))
+        keys = dict(chdb.query("SELECT c, cityHash64(c) FROM (SELECT arrayJoin({ids:Array(String)}) AS c)",
+                               parameters={"ids": list(want)}).result_rows) if want else {}
+        assert got == {keys[c]: path for c, path in want.items()}, f
 
 
 def _approx(x):

@@ -26,8 +26,9 @@ SETTINGS = {"max_ast_elements": 1_000_000, "max_expanded_ast_elements": 2_000_00
 MIN_EVENT_MS = -2_208_988_800_000
 
 
-def build_paths(q: FunnelDefinition, breakdown: str | None = None, customer_filter: str = "") -> tuple[str, dict]:
-    """The per-customer subquery and its parameters."""
+def build_paths(q: FunnelDefinition, breakdown: str | None = None, customer_filter: str = "",
+                customer_ids: bool = False) -> tuple[str, dict]:
+    """The per-customer subquery and its parameters; customer_ids: with a customer_id column."""
     filters = FilterSql()
     step_mask = filters.mask(q.steps)
     exclusion_mask = filters.mask([e.filter for e in q.exclusions])
@@ -37,7 +38,7 @@ def build_paths(q: FunnelDefinition, breakdown: str | None = None, customer_filt
     sql = customer_paths_sql(
         n=len(q.steps), order=q.order, exclusions=[(e.from_step, e.to_step) for e in q.exclusions],
         step_mask=step_mask, exclusion_mask=exclusion_mask, breakdown=bexpr, customer_filter=customer_filter,
-        one_step_per_event=one_step_per_event(q.steps),
+        customer_ids=customer_ids, one_step_per_event=one_step_per_event(q.steps),
     )
     base_ms = max(start_ms, MIN_EVENT_MS)
     params: dict[str, Any] = {
@@ -81,7 +82,7 @@ class FunnelCustomersQueryRunner(_FunnelRunner[FunnelCustomersQuery, FunnelCusto
         after = q.after()
         # customer_id leads the table's sorting key, so the cursor also prunes the scan.
         cursor_filter = "" if after is None else "\n              AND customer_id > {after:String}"
-        paths, params = build_paths(q, customer_filter=cursor_filter)
+        paths, params = build_paths(q, customer_filter=cursor_filter, customer_ids=True)
         params.update(step=q.step, limit=q.limit + 1, **({} if after is None else {"after": after}))
         start_ms = params["start_ms"]
         rows = self._select(views.customers_sql(paths, q.status), params)
