@@ -18,6 +18,7 @@ from deploy.local_stack import LocalStack
 from schemas.events import RecordedEvent
 from services.common.clickhouse import connect_migrated
 from services.common.settings import ClickHouseSettings, KafkaSettings
+from services.processors.settings import ProcessorSettings
 from services.processors.sink import EVENT_COLUMNS, Consumed, event_rows
 
 # The feeder writes event records (schemas/records.py) of this many events, as ingest does under load.
@@ -166,7 +167,8 @@ class Pipeline:
                    f"max {max(latencies):.2f} s, {missing} not seen within 30 s. Where it goes (p50 / p95): "
                    f"202 from ingest {percentile(accepted, 0.5):.2f} / {percentile(accepted, 0.95):.2f} s, "
                    f"row in ClickHouse `events` {percentile(landed, 0.5):.2f} / {percentile(landed, 0.95):.2f} s "
-                   f"(processors' batch closes at BATCH_WITHIN_S, 0.5 s, then the insert); in ClickHouse after "
+                   f"(a batch closes at BATCH_SIZE events or after BATCH_WITHIN_S, "
+                   f"{ProcessorSettings().batch_within_s:g} s, then the insert); in ClickHouse after "
                    f"{statistics.mean(landed[:10]):.2f} s on average for the first 10 probes, "
                    f"{statistics.mean(landed[-10:]):.2f} s for the last 10"))
 
