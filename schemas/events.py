@@ -126,7 +126,8 @@ class TouchpointEvent(BaseModel):
     event: Annotated[str, Field(min_length=1, max_length=256, examples=["order_completed"])]
     occurred_at: Annotated[AwareDatetime, Field(description="RFC 3339 with offset or Z")]
     properties: dict[str, Any] = Field(default_factory=dict, description="At most 32 KiB as JSON")
-    revenue: Annotated[float, Field(ge=0, allow_inf_nan=False, strict=True)] | None = None  # no true = 1.0
+    # Below 1e14: ClickHouse keeps revenue as Decimal(18, 4); a larger value could never be written.
+    revenue: Annotated[float, Field(ge=0, lt=1e14, allow_inf_nan=False, strict=True)] | None = None  # no true = 1.0
     currency: Annotated[ISO4217, Field(description="ISO 4217 code, e.g. EUR")] | None = None
     feedback: Feedback | None = None
 

@@ -4,8 +4,8 @@ Events go as JSON text made by one orjson call and parsed by ClickHouse in C++: 
 clickhouse-connect's serialisation of them cost several times more of the processors' CPU.
 The text form stores the same values as the columnar rows (tests/processors/test_sink_format.py),
 except where ClickHouse's text parsing refuses or clamps a value that the columnar path stores raw
-(revenue of 10^14 or more, times outside DateTime64's years 1900-2299): a batch holding such an
-event goes the columnar way, as before.
+(times outside DateTime64's years 1900-2299): a batch holding such an event goes the columnar way,
+as before. (Revenue beyond Decimal(18, 4) is refused at ingest: schemas/events.py.)
 """
 from __future__ import annotations
 
@@ -36,7 +36,6 @@ EVENT_COLUMNS = (
 # to milliseconds, as clickhouse-connect does).
 TEXT_FORMAT = "JSONCompactEachRow"
 TEXT_SETTINGS = {"date_time_input_format": "best_effort"}
-_MAX_REVENUE = 1e14  # Decimal(18, 4) holds 14 digits before the point
 JOURNEY_COLUMNS = ("customer_id", "current_stage", "first_seen_at", "last_seen_at", "events", "version")
 STAGE_COLUMNS = ("customer_id", "stage", "first_at", "last_at", "events", "version")
 
@@ -72,13 +71,12 @@ def event_rows(consumed: Sequence[Consumed]) -> list[list]:
 
 def event_values(consumed: Sequence[Consumed]) -> list[list] | None:
     """The EVENT_COLUMNS of each event as JSON values (see `as_text`); None when an event needs the
-    columnar path: its revenue or a time is out of what ClickHouse's text parsing takes as is."""
+    columnar path: a time is out of what ClickHouse's text parsing takes as is."""
     dumps = orjson.dumps
     rows = []
     for item in consumed:
         e, fb = item.event, item.event.feedback
-        if not (1900 < e.occurred_at.year < 2299 and 1900 < e.received_at.year < 2299
-                and (e.revenue is None or e.revenue < _MAX_REVENUE)):
+        if not (1900 < e.occurred_at.year < 2299 and 1900 < e.received_at.year < 2299):
             return None
         rows.append([
             e.event_id, e.customer_id, e.anonymous_id or "", e.stage.value, e.channel.value, e.touchpoint, e.event,

@@ -105,7 +105,7 @@ def test_text_lines_store_what_columnar_rows_stored(clickhouse, scratch):
     assert all(stored[1000 + i] == orjson.dumps(e.properties).decode() for i, e in enumerate(events))
 
 
-@pytest.mark.parametrize("fields", [{"revenue": 1e14, "currency": "EUR"}, {"occurred_at": "1899-12-31T23:59:59Z"},
+@pytest.mark.parametrize("fields", [{"occurred_at": "1899-12-31T23:59:59Z"},
                                     {"occurred_at": "1900-01-01T00:30:00+01:00"},
                                     {"occurred_at": "2299-12-31T23:59:59Z"}, {"received_at": "2300-01-01T00:00:00Z"}])
 def test_values_text_cannot_carry_go_columnar(fields):
@@ -122,8 +122,8 @@ def test_sink_writes_batches_once_even_when_repeated(clickhouse, big):
                        occurred_at=(start + timedelta(seconds=i)).isoformat(), revenue=1.25 * i, currency="EUR")
               for i in range(40)]
     if big:  # one event the text form cannot carry: the batches go the columnar way
-        events[30] = recorded(30, customer_id=f"{prefix}2", event_id=f"{prefix}30", occurred_at=start.isoformat(),
-                              revenue=2e14, currency="EUR")
+        events[30] = recorded(30, customer_id=f"{prefix}2", event_id=f"{prefix}30",
+                              occurred_at="1899-12-31T23:59:59Z", revenue=2e13, currency="EUR")
     consumed = [Consumed(e, 0, i) for i, e in enumerate(events)]
     sink = ClickHouseSink(clickhouse, max_backoff_s=1)
 

@@ -55,6 +55,7 @@ def test_stages_in_canonical_order():
         ({"feedback": {"nps": False}}, ("feedback", "nps")),  # a boolean is not a score
         ({"feedback": {"rating": "4"}}, ("feedback", "rating")),
         ({"revenue": True}, ("revenue",)),
+        ({"revenue": 1e14}, ("revenue",)),  # beyond Decimal(18, 4): never storable in ClickHouse
         ({"colour": "red"}, ("colour",)),
     ],
 )
