@@ -14,9 +14,10 @@ import gc
 GEN0_THRESHOLD = 100_000
 
 
-def tune_for_service() -> None:
-    """Call once the app is built, before serving."""
+def tune_for_service(gen0: int = GEN0_THRESHOLD, older: tuple[int, int] | None = None) -> None:
+    """Call once the app is built, before serving: freeze what start-up built, collect young
+    objects every `gen0` net allocations (`older`: the other two thresholds, else unchanged)."""
     gc.collect()
     gc.freeze()  # what start-up built (modules, the app, its schemas) lives for good: out of every scan
     _, gen1, gen2 = gc.get_threshold()
-    gc.set_threshold(GEN0_THRESHOLD, gen1, gen2)
+    gc.set_threshold(gen0, *(older or (gen1, gen2)))

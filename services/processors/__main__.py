@@ -1,7 +1,7 @@
 """Start a processor worker: topics and ClickHouse schema first, then the Faust worker."""
 from __future__ import annotations
 
-import gc
+from services.common.gc_tuning import tune_for_service
 
 
 def tune_gc(app) -> None:
@@ -9,11 +9,10 @@ def tune_gc(app) -> None:
     scanned again: about a third of the processors' CPU went to the garbage collector under load.
     Once the app has started they are frozen (never scanned again), and young objects are collected
     less often: a batch's objects die by reference counting, only cycles wait for a collection."""
-    gc.set_threshold(5000, 20, 20)
 
     @app.task
     async def freeze_startup_objects() -> None:
-        gc.freeze()
+        tune_for_service(5000, (20, 20))
 
 
 def main() -> None:
