@@ -1,9 +1,10 @@
 """Identity links into ClickHouse: identify calls, and events that carry both ids.
 
 Rows go to `identities` (migration 0005_identity.sql); after new links the IDENTITY_DICTIONARIES
-(`identity_links`, and `identity_person_keys` of migration 0008) are reloaded, so the API resolves them at once rather than within its LIFETIME (5 s; the
-embedded engine does not always honour it). A reload re-reads every link, so it runs in the
-background, at most once per RELOAD_EVERY_S per process, and once more after the last new links.
+(`identity_links`, and `identity_person_keys` of migration 0008) are reloaded, so the API resolves
+them at once rather than within their LIFETIME (5 s; the embedded engine does not always honour it).
+A reload re-reads every link, so it runs in the background, at most once per RELOAD_EVERY_S per
+process, and once more after the last new links.
 Delivery is at-least-once: a repeated link is the same row (ReplacingMergeTree on all of it), and
 resolution takes each anonymous id's earliest link, so copies change nothing.
 """
