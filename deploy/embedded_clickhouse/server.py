@@ -7,9 +7,9 @@ The app keeps a pool of chDB connection handles to the one engine. A request hol
 its whole life and the handle is brought to exactly the request's current database and settings
 before it runs (USE / SET, diffed against what the handle already has), so concurrent requests never
 see each other's state. Blocking chDB calls run in worker threads. Inserts with data (`INSERT ...
-FORMAT X` followed by rows, possibly compressed) stream into chDB's insert API without buffering the
-body; SELECTs stream their blocks when the client did not ask for wait_end_of_query and the format
-allows concatenating blocks.
+FORMAT X` followed by rows, possibly compressed) go to a temporary file, then run as one statement
+that reads it (insert.py). SELECTs stream their blocks when the client did not ask for
+wait_end_of_query and the format allows concatenating blocks.
 """
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from .access import check_reads, require_query, session_settings
+from .insert import InsertData
 from .protocol import (
     BodyDecoder,
     BodyEncoder,
@@ -54,7 +55,6 @@ STREAMABLE_FORMATS = frozenset(f.lower() for f in (
     "Native", "RowBinary", "TabSeparated", "TSV", "TabSeparatedRaw", "TSVRaw", "CSV", "JSONEachRow",
     "JSONCompactEachRow", "JSONStringsEachRow", "JSONCompactStringsEachRow", "JSONLines", "NDJSON"))
 MAX_STATEMENT_HEAD = 16 << 20  # give up looking for `INSERT ... FORMAT` data after this much
-APPEND_BYTES = 1 << 20  # insert data goes to chDB in pieces of about this size
 TEXT = "text/plain; charset=UTF-8"
 OK_RESPONSE = "Ok.\n"
 NOT_FOUND = ("There is no handle {path}\n\nUse / or /ping for health checks.\nOr /replicas_status for more "
@@ -301,31 +301,25 @@ class EmbeddedClickHouse:
 
     async def _insert(self, statement: Statement, data: bytes, chunks: AsyncIterator[bytes] | None,
                       options: Options, headers: dict[str, str]) -> Response:
-        handle = await self._run(self.pool.acquire, options.readonly)
-        inserter, ok = None, False
-        try:
-            await self._run(handle.prepare, options.database, options.settings)
-            inserter = await self._run(handle.conn.send_insert, statement.insert_prefix.decode("utf-8", "replace"),
-                                       statement.insert_format)
-            pending = bytearray(data)
+        """`INSERT ... FORMAT X <data>` as one statement reading the data from a file (insert.py):
+        the answer is the engine's, error or rows written."""
+        with await self._run(InsertData) as body:
+            await self._run(body.add, data)
             if chunks is not None:
                 async for chunk in chunks:
-                    pending += chunk
-                    if len(pending) >= APPEND_BYTES:
-                        await self._run(inserter.append, bytes(pending))
-                        pending.clear()
-            if pending:
-                await self._run(inserter.append, bytes(pending))
-            result = await self._run(inserter.finish)
-            ok = True
-        finally:
-            if inserter is not None and not ok:
-                with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
-                    await anyio.to_thread.run_sync(inserter.cancel)
-            await self._release(handle, ok)  # a handle whose insert failed is not trusted again
-        rows, size = result.rows_written, result.bytes_written
+                    await self._run(body.add, chunk)
+            sql = body.statement(statement)
+            handle = await self._run(self.pool.acquire, options.readonly)
+            ok = False
+            try:
+                await self._run(handle.prepare, options.database, options.settings)
+                result = await self._run(handle.conn.query, sql, "TabSeparated")
+                ok = True
+            finally:
+                await self._release(handle, ok)  # a handle whose insert failed is not trusted again
+        rows, size = result.rows_written(), result.bytes_written()
         headers["X-ClickHouse-Summary"] = summary(read_rows=rows, read_bytes=size, written_rows=rows,
-                                                  written_bytes=size, elapsed_ns=int(result.elapsed * 1e9))
+                                                  written_bytes=size, elapsed_ns=int(result.elapsed() * 1e9))
         return Response(b"", headers=headers, media_type=TEXT)
 
     async def _query(self, sql: bytes, statement: Statement, options: Options, headers: dict[str, str],
