@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
 
 import orjson
@@ -12,8 +13,8 @@ from services.processors import alerts
 from services.processors.app import app, dead_letters, journeys, settings, touchpoints
 from services.processors.changelog import ChangelogWriter
 from services.processors.journey import BatchCount, JourneyState
-from services.processors.metrics import DEAD_LETTERED
-from services.processors.sink import ClickHouseSink, Consumed
+from services.processors.metrics import DEAD_LETTERED, REFUSED_BY_CLICKHOUSE, WRITE_SECONDS
+from services.processors.sink import ClickHouseSink, Consumed, RefusedEvent
 from services.processors.take import take_events
 
 log = logging.getLogger("journeyline.agent")
@@ -83,19 +84,51 @@ async def process(batch) -> None:
             maybe_written = True
         _next_offset[partition] = offset + 1
 
+    started = time.perf_counter()
+    counting = await count(by_customer)
+    # ClickHouse first, table second, ack last: a crash in between replays the batch, and the
+    # offsets in the table keep a replayed event from counting twice (journey.py).
+    refused = await sink().write_events(counting.fresh, maybe_written)
+    if refused:  # count again without them: a journey never counts an event `events` lacks
+        await dead_letter_refused(refused)
+        left_out = {_position(r.consumed) for r in refused}
+        counting = await count({customer_id: [item for item in items if _position(item) not in left_out]
+                                for customer_id, items in by_customer.items()})
+    await sink().write_projections(counting.fresh, counting.changed)
+    WRITE_SECONDS.observe(time.perf_counter() - started)
+    await alerts.publish(counting.fresh)  # before the table update: a replayed batch alerts again
+    # A customer's table key lives in the partition of their events (see app.py).
+    await _changelog.write([(by_customer[customer_id][-1].partition, customer_id.encode(), state.dumps())
+                            for customer_id, state in counting.changed.items()])
+
+
+async def count(by_customer: dict[str, list[Consumed]]) -> BatchCount:
+    """The batch counted against the table's states (left unchanged: the changelog writes them)."""
     counting = BatchCount()
     for customer_id, items in by_customer.items():
         counting.add(customer_id, JourneyState.loads(journeys.get(customer_id.encode())), items)
     if counting.unsure:  # customers with long histories: ClickHouse knows their older events
         counting.settle(await sink().repeats(counting.unsure_records()))
-    fresh = counting.fresh
-    # ClickHouse first, table second, ack last: a crash in between replays the batch, and the
-    # offsets in the table keep a replayed event from counting twice (journey.py).
-    await sink().write(fresh, counting.changed, maybe_written)
-    await alerts.publish(fresh)  # before the table update: a replayed batch alerts again
-    # A customer's table key lives in the partition of their events (see app.py).
-    await _changelog.write([(by_customer[customer_id][-1].partition, customer_id.encode(), state.dumps())
-                            for customer_id, state in counting.changed.items()])
+    return counting
+
+
+def _position(item: Consumed) -> tuple[str, str, int, int]:
+    return item.event.customer_id, item.event.event_id, item.partition, item.offset
+
+
+async def dead_letter_refused(refused: list[RefusedEvent]) -> None:
+    """Events ClickHouse refused, each on its own under its customer's key; `journeyline dlq
+    replay` sends them again once the cause is fixed."""
+    for item in refused:
+        event = item.consumed.event
+        record = {
+            "reason": f"ClickHouse refused the event: {item.reason}",
+            "topic": settings.topic_touchpoints, "partition": item.consumed.partition,
+            "offset": item.consumed.offset, "customer_id": event.customer_id, "event_id": event.event_id,
+            "key": event.customer_id, "value": event.model_dump_json(),
+        }
+        await dead_letters.send(key=event.customer_id.encode(), value=orjson.dumps(record))
+        DEAD_LETTERED.labels(REFUSED_BY_CLICKHOUSE).inc()
 
 
 def _weight(event) -> int:

@@ -1,5 +1,11 @@
 """Retried writes of a batch to ClickHouse: raw events first, then projections.
 
+Events ClickHouse refuses for what they hold (retry.PERMANENT_CODES) are found by splitting the
+batch in halves until the refused ones stand alone; the others are written and the refused ones
+returned, for the agent to dead-letter and to count the batch again without them, so a journey
+never counts an event that `events` lacks. The events insert lifts ClickHouse's limit of 100
+partitions (months) per insert block: a batch of imported history may span decades.
+
 Events go as JSON text made by one orjson call and parsed by ClickHouse in C++: Python rows and
 clickhouse-connect's serialisation of them cost several times more of the processors' CPU.
 The text form stores the same values as the columnar rows (tests/processors/test_sink_format.py),
@@ -22,8 +28,8 @@ from clickhouse_connect.driver.client import Client
 from schemas.events import STAGES, RecordedEvent
 from services.processors.identity import IdentitySink, event_links
 from services.processors.journey import JourneyState
-from services.processors.metrics import BATCH_EVENTS, EVENTS_WRITTEN, WRITE_SECONDS
-from services.processors.retry import write_until_taken
+from services.processors.metrics import BATCH_EVENTS, EVENTS_WRITTEN
+from services.processors.retry import Refusal, write_until_taken
 
 log = logging.getLogger("journeyline.sink")
 
@@ -35,7 +41,8 @@ EVENT_COLUMNS = (
 # ClickHouse's best-effort parser reads orjson's RFC 3339 times (any offset; microseconds truncated
 # to milliseconds, as clickhouse-connect does).
 TEXT_FORMAT = "JSONCompactEachRow"
-TEXT_SETTINGS = {"date_time_input_format": "best_effort"}
+EVENT_SETTINGS = {"max_partitions_per_insert_block": 0}
+TEXT_SETTINGS = {"date_time_input_format": "best_effort", **EVENT_SETTINGS}
 JOURNEY_COLUMNS = ("customer_id", "current_stage", "first_seen_at", "last_seen_at", "events", "version")
 STAGE_COLUMNS = ("customer_id", "stage", "first_at", "last_at", "events", "version")
 
@@ -47,6 +54,15 @@ class Consumed:
     event: RecordedEvent
     partition: int
     offset: int
+
+
+@dataclass(frozen=True)
+class RefusedEvent:
+    """An event ClickHouse will not store, and its reason (ClickHouse's message)."""
+
+    consumed: Consumed
+    code: int
+    reason: str
 
 
 def _utc_ms(ms: int) -> datetime:
@@ -114,31 +130,43 @@ class ClickHouseSink:
         self._links = IdentitySink(client, max_backoff_s)
         self.batches = 0
 
-    async def write(
-        self, consumed: Sequence[Consumed], states: dict[str, JourneyState], maybe_written: bool = False
-    ) -> None:
-        """Write until ClickHouse takes it: the caller acks the batch only after this returns.
+    async def write_events(self, consumed: Sequence[Consumed], maybe_written: bool = False) -> list[RefusedEvent]:
+        """Write until ClickHouse takes them; returns the events it refused for good (module doc).
 
         `maybe_written`: some of these events may already be in ClickHouse (a batch replayed
         after a crash); those are left out. A retry after a failed insert checks the same way.
         """
-        if not consumed and not states:
-            return
-        started = time.perf_counter()
-        keys = [(item.event.customer_id, item.event.event_id) for item in consumed]
-        values = event_values(consumed)
-        events, text = (values, True) if values is not None else (event_rows(consumed), False)
+        refused: list[RefusedEvent] = []
+        parts, written = [(list(consumed), maybe_written)], 0
+        while parts:
+            part, maybe = parts.pop()
+            try:
+                written += await write_until_taken(
+                    lambda attempt, part=part, maybe=maybe: self._insert_events(part, maybe or attempt > 0),
+                    f"{len(part)} events", self._max_backoff_s, refusals=True)
+            except Refusal as refusal:
+                if len(part) == 1:
+                    refused.append(RefusedEvent(part[0], refusal.code, refusal.message))
+                    log.error("ClickHouse refused event %r of %r: %s", part[0].event.event_id,
+                              part[0].event.customer_id, refusal.message)
+                else:  # a part written before the refusal may be partly there: check again
+                    half = len(part) // 2
+                    parts += [(part[half:], True), (part[:half], True)]
+        if consumed:
+            EVENTS_WRITTEN.inc(written)
+            BATCH_EVENTS.observe(len(consumed))
+        return refused
+
+    async def write_projections(self, counted: Sequence[Consumed], states: dict[str, JourneyState]) -> None:
+        """The journeys and stages of `states`, and the identity links of the `counted` events."""
         journeys, stages = journey_rows(states, time.time_ns())
-        links = self._links.new(event_links(consumed))
-        written = await write_until_taken(
-            lambda attempt: self._insert(keys, events, text, journeys, stages, maybe_written or attempt > 0),
-            f"{len(events)} events", self._max_backoff_s)
+        links = self._links.new(event_links(counted))
+        if journeys:
+            await write_until_taken(lambda _: self._insert_projections(journeys, stages),
+                                    f"{len(journeys)} journeys", self._max_backoff_s)
         if links:
             await self._links.write(links)
         self.batches += 1
-        EVENTS_WRITTEN.inc(written)
-        BATCH_EVENTS.observe(len(events))
-        WRITE_SECONDS.observe(time.perf_counter() - started)
 
     async def repeats(self, records: Sequence[Consumed]) -> set[tuple[str, str]]:
         """(customer_id, event_id) of the records whose event `events` holds from another Kafka
@@ -156,28 +184,32 @@ class ClickHouseSink:
         return {(c, e) for c, e, partition, offset in result.result_rows
                 if (c, e) in where and where[(c, e)] != (partition, offset)}
 
-    def _insert(self, keys: list[tuple[str, str]], events: list[list], text: bool, journeys: list[list],
-                stages: list[list], maybe_written: bool) -> int:
-        """Returns the events inserted. `events`: event_values (text) or event_rows, one per key."""
-        if events and maybe_written:
-            present = self._present(keys)
-            events = [event for key, event in zip(keys, events, strict=True) if key not in present]
+    def _insert_events(self, consumed: list[Consumed], maybe_written: bool) -> int:
+        """Returns the events inserted."""
+        if consumed and maybe_written:
+            present = self.present([(item.event.customer_id, item.event.event_id) for item in consumed])
+            consumed = [item for item in consumed if (item.event.customer_id, item.event.event_id) not in present]
             if present:
                 log.info("left out %d events already in ClickHouse", len(present))
-        if events and text:
-            self._client.raw_insert("events", EVENT_COLUMNS, as_text(events), fmt=TEXT_FORMAT, settings=TEXT_SETTINGS)
-        elif events:
-            self._client.insert("events", events, column_names=EVENT_COLUMNS)
-        if journeys:
-            self._client.insert("journeys", journeys, column_names=JOURNEY_COLUMNS)
-            self._client.insert("journey_stages", stages, column_names=STAGE_COLUMNS)
-        return len(events)
+        if not consumed:
+            return 0
+        values = event_values(consumed)
+        if values is not None:
+            self._client.raw_insert("events", EVENT_COLUMNS, as_text(values), fmt=TEXT_FORMAT, settings=TEXT_SETTINGS)
+        else:
+            self._client.insert("events", event_rows(consumed), column_names=EVENT_COLUMNS, settings=EVENT_SETTINGS)
+        return len(consumed)
 
-    def _present(self, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
+    def _insert_projections(self, journeys: list[list], stages: list[list]) -> None:
+        self._client.insert("journeys", journeys, column_names=JOURNEY_COLUMNS)
+        self._client.insert("journey_stages", stages, column_names=STAGE_COLUMNS)
+
+    def present(self, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+        """The (customer_id, event_id) of `keys` that `events` holds."""
         # customer_id leads the sorting key, so this reads only those customers' granules.
         result = self._client.query(
             "SELECT DISTINCT customer_id, event_id FROM events "
             "WHERE customer_id IN {customers:Array(String)} AND event_id IN {ids:Array(String)}",
             parameters={"customers": sorted({c for c, _ in keys}), "ids": [e for _, e in keys]},
         )
-        return {(c, e) for c, e in result.result_rows}
+        return {(c, e) for c, e in result.result_rows} & set(keys)

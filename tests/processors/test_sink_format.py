@@ -128,8 +128,8 @@ def test_sink_writes_batches_once_even_when_repeated(clickhouse, big):
     sink = ClickHouseSink(clickhouse, max_backoff_s=1)
 
     async def write() -> None:
-        await sink.write(consumed[:25], {})
-        await sink.write(consumed, {}, maybe_written=True)  # a replayed batch: the first 25 are left out
+        await sink.write_events(consumed[:25])
+        await sink.write_events(consumed, maybe_written=True)  # a replayed batch: the first 25 are left out
 
     asyncio.run(write())
     rows = clickhouse.query("SELECT count(), uniqExact(event_id), sum(revenue) FROM events "
