@@ -4,10 +4,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from services.cli import demo, dlq, keys, query, replay, stack
+from services.cli import check, demo, dlq, keys, query, replay, stack
 
 # Each module has register(subparsers): adds its parser(s) with set_defaults(run=callable).
-COMMAND_MODULES = [stack, demo, query, replay, dlq, keys]
+COMMAND_MODULES = [stack, demo, query, replay, check, dlq, keys]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -197,7 +197,7 @@ def _partitions(consumer: KafkaConsumer, topic: str) -> list[TopicPartition]:
     return [TopicPartition(topic, p) for p in sorted(ids)]
 
 
-def _read(consumer: KafkaConsumer, start: dict[TopicPartition, int],
+def read_messages(consumer: KafkaConsumer, start: dict[TopicPartition, int],
           end: dict[TopicPartition, int]) -> Iterator:
     """Messages from `start` up to (not including) `end`, partition by partition interleaved."""
     wanted = [tp for tp in start if start[tp] < end[tp]]
@@ -241,7 +241,7 @@ def list_dead_letters(settings: KafkaSettings, limit: int | None = None) -> list
         if limit:  # the newest `limit` overall are among the newest `limit` of each partition
             begin = {tp: max(begin[tp], end[tp] - limit) for tp in parts}
         letters = (DeadLetter.parse(m, pending=m.offset >= committed[TopicPartition(m.topic, m.partition)])
-                   for m in _read(consumer, begin, end))
+                   for m in read_messages(consumer, begin, end))
         return sorted(heapq.nlargest(limit, letters, key=_age) if limit else letters, key=_age)
     finally:
         consumer.close(autocommit=False)
@@ -256,7 +256,7 @@ def replay_dead_letters(settings: KafkaSettings, dry_run: bool = False) -> Repla
     try:
         parts = _partitions(consumer, settings.topic_dead_letter)
         _, committed, end = _positions(consumer, parts)
-        for message in _read(consumer, committed, end):
+        for message in read_messages(consumer, committed, end):
             letter = DeadLetter.parse(message, pending=True)
             for revived in revive_all(letter, settings):
                 if isinstance(revived, ValueError):

@@ -205,11 +205,17 @@ class ClickHouseSink:
         self._client.insert("journey_stages", stages, column_names=STAGE_COLUMNS)
 
     def present(self, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
-        """The (customer_id, event_id) of `keys` that `events` holds."""
-        # customer_id leads the sorting key, so this reads only those customers' granules.
-        result = self._client.query(
-            "SELECT DISTINCT customer_id, event_id FROM events "
-            "WHERE customer_id IN {customers:Array(String)} AND event_id IN {ids:Array(String)}",
-            parameters={"customers": sorted({c for c, _ in keys}), "ids": [e for _, e in keys]},
-        )
-        return {(c, e) for c, e in result.result_rows} & set(keys)
+        return present_keys(self._client, keys)
+
+
+def present_keys(client: Client, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+    """The (customer_id, event_id) of `keys` that `events` holds."""
+    if not keys:
+        return set()
+    # customer_id leads the sorting key, so this reads only those customers' granules.
+    result = client.query(
+        "SELECT DISTINCT customer_id, event_id FROM events "
+        "WHERE customer_id IN {customers:Array(String)} AND event_id IN {ids:Array(String)}",
+        parameters={"customers": sorted({c for c, _ in keys}), "ids": [e for _, e in keys]},
+    )
+    return {(c, e) for c, e in result.result_rows} & set(keys)
