@@ -2,16 +2,21 @@
 
 Each test posts a known set of events while one component fails, then checks that every
 accepted event is in ClickHouse exactly once (and physically once after a merge), that the journey
-projection counts each once, and that the stage funnel equals the reference.
+projection counts each once, that the stage funnel equals the reference, and that `journeyline
+check` finds every accepted event of the touchpoint topic in ClickHouse.
 """
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
+import subprocess
+import sys
 import threading
 import time
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import clickhouse_connect
 import httpx
@@ -22,6 +27,7 @@ from schemas.events import STAGES
 from tests.api.reference import stage_funnel
 from tests.conftest import READ_TOKEN, WRITE_KEY, wait_for
 
+ROOT = Path(__file__).resolve().parents[2]
 # Each test posts into its own months: the stage funnel counts every customer in its range.
 T0 = {"fk": datetime(2020, 1, 1, tzinfo=timezone.utc), "fc": datetime(2020, 4, 1, tzinfo=timezone.utc),
       "fb": datetime(2020, 7, 1, tzinfo=timezone.utc)}
@@ -124,6 +130,17 @@ def assert_exactly_once(stack: LocalStack, events: list[dict], prefix: str) -> N
     reference = stage_funnel(ms, int(start.timestamp() * 1000), int(end.timestamp() * 1000), 30 * 86400 * 1000)
     assert [s["customers"] for s in answer["stages"]] == [s["customers"] for s in reference]
     ch.close()
+    assert_check_finds_nothing_missing(stack, len(unique))
+
+
+def assert_check_finds_nothing_missing(stack: LocalStack, at_least: int) -> None:
+    """`journeyline check` as an operator runs it: the whole topic accounted for, nothing missing."""
+    result = subprocess.run([sys.executable, "-m", "services.cli", "check", "--wait", "60", "--json"],
+                            cwd=ROOT, env=stack.env(), capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    report = json.loads(result.stdout)
+    assert report["ok"] and report["missing"] == [] and report["pending"] == 0
+    assert report["stored"] >= at_least and report["stored"] + report["dead_lettered"] == report["unique"]
 
 
 def test_processor_killed_mid_batch_and_restarted(fault_stack):
