@@ -89,10 +89,10 @@ async def process(batch) -> None:
     # ClickHouse first, table second, ack last: a crash in between replays the batch, and the
     # offsets in the table keep a replayed event from counting twice (journey.py).
     refused = await sink().write_events(counting.fresh, maybe_written)
-    if refused:  # count again without them: a journey never counts an event `events` lacks
+    if refused:  # count again without them (any copy): a journey never counts an event `events` lacks
         await dead_letter_refused(refused)
-        left_out = {_position(r.consumed) for r in refused}
-        counting = await count({customer_id: [item for item in items if _position(item) not in left_out]
+        left_out = {_key(r.consumed) for r in refused}
+        counting = await count({customer_id: [item for item in items if _key(item) not in left_out]
                                 for customer_id, items in by_customer.items()})
     await sink().write_projections(counting.fresh, counting.changed)
     WRITE_SECONDS.observe(time.perf_counter() - started)
@@ -112,8 +112,8 @@ async def count(by_customer: dict[str, list[Consumed]]) -> BatchCount:
     return counting
 
 
-def _position(item: Consumed) -> tuple[str, str, int, int]:
-    return item.event.customer_id, item.event.event_id, item.partition, item.offset
+def _key(item: Consumed) -> tuple[str, str]:
+    return item.event.customer_id, item.event.event_id
 
 
 async def dead_letter_refused(refused: list[RefusedEvent]) -> None:

@@ -71,6 +71,10 @@ def test_too_many_partitions_is_an_error_and_stores_nothing(server: Server, clie
     assert _post(server, _rows(MONTHS - 1)).status_code == 200
     assert _post(server, _rows(MONTHS, 2020), max_partitions_per_insert_block="0").status_code == 200
     assert _count(client) == 2 * MONTHS - 1
+    # A SETTINGS clause in the statement itself, and a column list.
+    query = "INSERT INTO e.monthly (d, x, s) SETTINGS max_partitions_per_insert_block = 0 FORMAT JSONCompactEachRow"
+    assert _post(server, _rows(MONTHS, 2040), query=query).status_code == 200
+    assert _count(client) == 3 * MONTHS - 1
 
 
 @pytest.mark.parametrize(("body", "code", "status", "name"), [

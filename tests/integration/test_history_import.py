@@ -1,11 +1,13 @@
 """Imported history on the real stack: a backfill spanning decades lands whole, beside live traffic;
 an event ClickHouse refuses is dead-lettered alone; `journeyline check` accounts for every accepted
 event, and `replay` and `check --repair` mend a store that lost events after their journeys counted
-them. Years 1975-1999 (backfills), 2005, 2006 and 2008: no other test of the shared stack uses them.
+them. Years 1941-1965 and 1975-1994 (backfills), 2005, 2006 and 2008: no other test of the shared stack
+uses them.
 """
 from __future__ import annotations
 
 import json
+import random
 import threading
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -22,15 +24,18 @@ STAGES = ["awareness", "consideration", "purchase", "use", "retention", "advocac
 
 def history(prefix: str, n: int, first_year: int, years: int, customers: int) -> list[dict]:
     """`n` events of `customers` customers spread evenly over `years` years; each customer's events
-    a few hours apart, through the stages in order."""
+    a few hours apart, through the stages in order. Shuffled, as an export sorted by something else
+    would be: every request, and every batch of the processors, spans the whole period."""
     start = datetime(first_year, 1, 1, 6, tzinfo=UTC)
     per_customer = n // customers
     step = (datetime(first_year + years, 1, 1, tzinfo=UTC) - start) / customers
-    return [{"event_id": f"{prefix}-{i}", "customer_id": f"{prefix}-c{i // per_customer}",
-             "stage": STAGES[min(i % per_customer, 5)], "channel": "pos", "touchpoint": "till",
-             "event": "imported", "occurred_at": (start + i // per_customer * step
+    events = [{"event_id": f"{prefix}-{i}", "customer_id": f"{prefix}-c{i // per_customer}",
+               "stage": STAGES[min(i % per_customer, 5)], "channel": "pos", "touchpoint": "till",
+               "event": "imported", "occurred_at": (start + i // per_customer * step
                                                   + timedelta(hours=i % per_customer)).isoformat()}
-            for i in range(n)]
+              for i in range(n)]
+    random.Random(n).shuffle(events)
+    return events
 
 
 @pytest.fixture
@@ -92,7 +97,7 @@ def test_a_backfill_of_20_years_lands_completely(stack, clickhouse, api, cli, tm
 
 def test_a_backfill_and_live_traffic_at_once_both_land(stack, clickhouse, ingest, cli):
     since = datetime.now(UTC) - timedelta(seconds=2)
-    backfill = history("bfmix", 5000, 1995, 5, customers=500)
+    backfill = history("bfmix", 5000, 1941, 25, customers=500)
     live = [{"event_id": f"live-{i}", "customer_id": f"bflive-c{i % 40}", "stage": "purchase", "channel": "app",
              "touchpoint": "app", "event": "order", "occurred_at": f"2005-03-0{1 + i % 9}T10:00:00+09:00"}
             for i in range(600)]
