@@ -70,6 +70,19 @@ def event_counts(clickhouse, prefix: str) -> dict[str, int]:
     return dict(rows)
 
 
+def lose_events(clickhouse, partition: str, lost: list[str]) -> None:
+    """The partition's rows less `lost`, swapped in at once (a mutation over the many parts the
+    backfills left would take minutes)."""
+    clickhouse.command("CREATE TABLE events_kept AS events")
+    try:
+        clickhouse.command(f"INSERT INTO events_kept SELECT * FROM events WHERE _partition_id = '{partition}' AND "
+                           "NOT (startsWith(customer_id, 'dmg-') AND event_id IN {lost:Array(String)})",
+                           parameters={"lost": lost})
+        clickhouse.command(f"ALTER TABLE events REPLACE PARTITION ID '{partition}' FROM events_kept")
+    finally:
+        clickhouse.command("DROP TABLE events_kept")
+
+
 def checked(cli, since: datetime, *extra: str) -> tuple[int, dict]:
     code, out = cli("check", "--since", since.isoformat(), "--wait", "60", "--json", *extra)
     return code, json.loads(out)
@@ -159,8 +172,8 @@ def test_replay_and_repair_mend_a_store_that_lost_events(stack, clickhouse, inge
     full = {f"dmg-c{c}": 6 for c in range(10)}
     wait_for(lambda: journey_counts(clickhouse, "dmg-") == full, what="the journeys")
     # The damage the lost inserts did: journeys counted events that `events` does not hold.
-    clickhouse.command("ALTER TABLE events DELETE WHERE startsWith(customer_id, 'dmg-') AND "
-                       "toUInt32(splitByChar('-', event_id)[2]) % 4 = 1 SETTINGS mutations_sync = 2")
+    lost = [f"dmg-{i}" for i in range(60) if i % 4 == 1]
+    lose_events(clickhouse, "200802", lost)
     assert stored(clickhouse, "dmg-") == 45 and journey_counts(clickhouse, "dmg-") == full
 
     code, _ = cli("replay")
@@ -169,7 +182,7 @@ def test_replay_and_repair_mend_a_store_that_lost_events(stack, clickhouse, inge
 
     code, report = checked(cli, since)
     assert code == 1 and len(report["missing"]) == 15 and report["stored"] >= 45
-    assert {m["event_id"] for m in report["missing"]} == {f"dmg-{i}" for i in range(60) if i % 4 == 1}
+    assert {m["event_id"] for m in report["missing"]} == set(lost)
     code, report = checked(cli, since, "--repair")
     assert code == 0 and report["repair"]["written"] == 15 and not report["repair"]["refused"]
     assert stored(clickhouse, "dmg-") == 60
