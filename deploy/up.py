@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with SIGINT ignored
     try:
-        for name in ("kafka", "clickhouse", "ingest", "processors", "api"):
+        for name in (*stack.kafka_names, "clickhouse", "ingest", "processors", "api"):
             print(f"starting {name} ...", flush=True)
             stack.start(name)
         if not args.no_demo:
