@@ -10,11 +10,10 @@ from pathlib import Path
 
 from bench import events, load
 from bench.profile import Profile
-from bench.report import CpuMeter, Figure, Report, percentile
+from bench.report import CpuMeter, Figure, Report, broker_pid, percentile
 from deploy.local_stack import LocalStack, Ports
 from schemas.events import EventBatch, validation_context
 from services.ingest.settings import IngestSettings
-from services.processors.settings import ProcessorSettings
 
 WRITE_KEY = "bench-write-key"
 # The ingest figures write here, not to the processors' topic, so that the pipeline figure starts
@@ -23,15 +22,9 @@ INGEST_TOPIC = "bench.ingest-figure"
 
 
 def stack(root: Path) -> LocalStack:
-    """Tansu (the fast stand-in broker), embedded ClickHouse, ingest, API; processors started later."""
-    batch_bytes = ProcessorSettings.model_fields["producer_max_batch_size"].default
-    return LocalStack(root, Ports.free(), write_key=WRITE_KEY, read_token="bench-read-token", broker="tansu",
-                      extra_env={
-                          "RATE_LIMIT_EVENTS_PER_S": "0",
-                          # Only Faust table recovery after a restart needs 1 (README); the bench never restarts.
-                          "PRODUCER_MAX_BATCH_SIZE": str(batch_bytes),
-                          "API_LOG_LEVEL": "warning",
-                      })
+    """Apache Kafka (one node), embedded ClickHouse, ingest, API; processors started later."""
+    return LocalStack(root, Ports.free(), write_key=WRITE_KEY, read_token="bench-read-token",
+                      extra_env={"RATE_LIMIT_EVENTS_PER_S": "0", "API_LOG_LEVEL": "warning"})
 
 
 def run(report: Report, st: LocalStack, seconds: float, clients: int, profile: bool) -> tuple[float, int]:
@@ -54,7 +47,7 @@ def _run(report: Report, st: LocalStack, seconds: float, clients: int, profile: 
 
     pid = st.components["ingest"].process.pid
     prof = Profile(pid, seconds - 1, st.root / "ingest.pyspy") if profile else None
-    meter = CpuMeter({name: st.components[name].process.pid for name in ("ingest", "kafka")})
+    meter = CpuMeter({"ingest": st.components["ingest"].process.pid, "kafka": broker_pid(st)})
     result = asyncio.run(_measured(meter, 3, load.post_bodies(f"{st.ingest_url}/v1/events", WRITE_KEY, bodies, per,
                                           clients=clients, seconds=seconds, warmup_s=3)))
     if result.failures:

@@ -8,6 +8,7 @@ or a cluster in the foreground (__main__.py).
 from __future__ import annotations
 
 import base64
+import logging
 import os
 import shutil
 import subprocess
@@ -166,6 +167,9 @@ def answers(address: str, node_id: int | None = None, brokers: int = 1, timeout_
     """The broker at address answers a metadata request listing `brokers` brokers (and node_id among them)."""
     from kafka.admin import KafkaAdminClient
 
+    quiet = logging.getLogger("kafka")  # refused connections while a node starts are expected
+    if quiet.level == logging.NOTSET:
+        quiet.setLevel(logging.CRITICAL)
     admin = None
     try:
         admin = KafkaAdminClient(bootstrap_servers=[address], client_id="journeyline-kafka-ready",

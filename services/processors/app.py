@@ -18,7 +18,6 @@ app = App(
     processing_guarantee="at_least_once",
     broker_session_timeout=settings.broker_session_timeout_s,
     broker_heartbeat_interval=settings.broker_heartbeat_interval_s,
-    producer_max_batch_size=settings.producer_max_batch_size,
     producer_acks=-1,
     web_port=settings.web_port,
     web_host="127.0.0.1",
