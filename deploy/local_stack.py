@@ -69,6 +69,7 @@ class Component:
     argv: list[str]
     ready: Callable[[], bool]
     process: subprocess.Popen | None = None
+    env: dict[str, str] = field(default_factory=dict)  # on top of the stack's
 
 
 @dataclass
@@ -79,6 +80,7 @@ class LocalStack:
     read_token: str = "dev-read-token"
     brokers: int = 1  # Kafka nodes: 1, or a cluster (3: replication 3, min.insync.replicas 2)
     kafka_heap: str = "512m"  # -Xmx of each Kafka JVM
+    workers: int = 1  # processor workers in one group: "processors", "processors-2", ...
     extra_env: dict[str, str] = field(default_factory=dict)
     components: dict[str, Component] = field(default_factory=dict)
     # Restarted when they exit on their own, as an orchestrator would: the processors end
@@ -90,10 +92,12 @@ class LocalStack:
     _supervisor: threading.Thread | None = field(default=None, repr=False)
     _closed: bool = field(default=False, repr=False)
     _more_kafka_ports: list[tuple[int, int]] = field(default_factory=list, repr=False)
+    _worker_web_ports: list[int] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
         # Node 1 uses ports.kafka / kafka_controller; the others get free ports of their own.
         self._more_kafka_ports = [(free_port(), free_port()) for _ in range(self.brokers - 1)]
+        self._worker_web_ports = [self.ports.processors_web, *(free_port() for _ in range(self.workers - 1))]
 
     @property
     def kafka(self) -> Cluster:
@@ -160,9 +164,7 @@ class LocalStack:
             ),
             "ingest": Component("ingest", [py, "-m", "services.ingest.app"],
                                 lambda: _http_ok(f"{self.ingest_url}/readyz")),
-            # Faust serves /readyz once table recovery is done and the agents run.
-            "processors": Component("processors", [py, "-m", "services.processors"],
-                                    lambda: _http_ok(f"{self.processors_url}/readyz")),
+            **self._worker_definitions(),
             "api": Component("api", [py, "-m", "services.api.app"],
                              lambda: _http_ok(f"{self.api_url}/readyz")),
         }
@@ -178,6 +180,23 @@ class LocalStack:
             # Ready once the node answers and lists itself as an unfenced broker.
             definitions[name] = Component(name, argv, lambda node=node: answers(node.address, node.node_id, 1, 1.0))
         return definitions
+
+    def _worker_definitions(self) -> dict[str, Component]:
+        definitions = {}
+        for i, port in enumerate(self._worker_web_ports, start=1):
+            name = "processors" if i == 1 else f"processors-{i}"
+            # Faust serves /readyz once table recovery is done and the agents run.
+            ready = lambda port=port: _http_ok(f"http://127.0.0.1:{port}/readyz")  # noqa: E731
+            env = {} if self.workers == 1 else {
+                # Static membership ids are unique per worker; the default (the host name) is not here.
+                "PROCESSOR_INSTANCE_ID": f"processor-{i}", "WEB_PORT": str(port),
+                "PROCESSOR_DATA_DIR": str(self.root / name)}
+            definitions[name] = Component(name, [sys.executable, "-m", "services.processors"], ready, env=env)
+        return definitions
+
+    @property
+    def worker_names(self) -> tuple[str, ...]:
+        return ("processors", *(f"processors-{i}" for i in range(2, self.workers + 1)))
 
     def log_path(self, name: str) -> Path:
         return self.root / "logs" / f"{name}.log"
@@ -195,7 +214,7 @@ class LocalStack:
                 self.log_path(name).parent.mkdir(parents=True, exist_ok=True)
                 with open(self.log_path(name), "ab") as log:
                     component.process = subprocess.Popen(
-                        component.argv, env=self.env(), stdout=log, stderr=subprocess.STDOUT,
+                        component.argv, env={**self.env(), **component.env}, stdout=log, stderr=subprocess.STDOUT,
                         stdin=subprocess.DEVNULL, start_new_session=True,
                         cwd=Path(__file__).resolve().parent.parent,
                     )

@@ -23,6 +23,7 @@ def main(argv: list[str] | None = None) -> int:
         Ports.from_env(),
         write_key=os.environ.get("JOURNEYLINE_WRITE_KEY", "dev-write-key"),
         read_token=os.environ.get("JOURNEYLINE_READ_TOKEN", "dev-read-token"),
+        kafka_heap=os.environ.get("KAFKA_HEAP", "512m"),
     )
     stopping = False
 

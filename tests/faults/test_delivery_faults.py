@@ -24,7 +24,10 @@ from tests.conftest import READ_TOKEN, WRITE_KEY, wait_for
 
 # Each test posts into its own months: the stage funnel counts every customer in its range.
 T0 = {"fk": datetime(2020, 1, 1, tzinfo=timezone.utc), "fc": datetime(2020, 4, 1, tzinfo=timezone.utc),
-      "fb": datetime(2020, 7, 1, tzinfo=timezone.utc)}
+      "fb": datetime(2020, 7, 1, tzinfo=timezone.utc),
+      # the cluster faults (test_cluster_faults.py)
+      "cl": datetime(2021, 1, 1, tzinfo=timezone.utc), "cq": datetime(2021, 4, 1, tzinfo=timezone.utc),
+      "cw": datetime(2021, 7, 1, tzinfo=timezone.utc)}
 
 
 @pytest.fixture(scope="module")
