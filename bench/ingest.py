@@ -8,7 +8,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from bench import events, load
+from bench import events, kafka_tools, load
 from bench.profile import Profile
 from bench.report import CpuMeter, Figure, Report, broker_pid, percentile
 from deploy.local_stack import LocalStack, Ports
@@ -90,7 +90,25 @@ def _run(report: Report, st: LocalStack, seconds: float, clients: int, profile: 
                           f"{n:,} events", reference_of=name,
                           detail="the events ingest would send (RecordedEvent JSON), pre-encoded, sent back to "
                                  "back with ingest's producer settings"))
+    _java_produce(report, st, name, options)
     return result.rate
+
+
+def _java_produce(report: Report, st: LocalStack, name: str, options: dict) -> None:
+    """Kafka's own producer (ProducerPerformance, the broker's jars): the broker's ceiling without Python."""
+    values = [v for _, v in events.Renderer("java", customers=50_000).records(0, events.BATCH)]
+    record_bytes = sum(map(len, values)) + len(values) + 12  # an event record of BATCH events
+    records = 20_000
+    meter = CpuMeter({"kafka": broker_pid(st)}).start()
+    got = kafka_tools.produce(st.bootstrap_servers, INGEST_TOPIC, records, record_bytes,
+                              linger_ms=options["linger_ms"], batch_bytes=options["max_batch_size"])
+    meter.stop()
+    report.add(Figure("ingest", "broker raw produce, Kafka's ProducerPerformance (Java), acks=all",
+                      got["records_s"] * events.BATCH, "events/s", f"{records:,} records of {events.BATCH} events",
+                      reference_of=name,
+                      detail=f"{got['records_s']:,.0f} records/s of {record_bytes:,} bytes ({got['mb_s']:.0f} MB/s), "
+                             f"latency avg {got['avg_ms']:.0f} ms, p99 {got['p99_ms']:.0f} ms, ingest's linger and "
+                             f"batch size; {meter.describe(records * events.BATCH)}"))
 
 
 async def _measured(meter: CpuMeter, warmup_s: float, work):

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 
 import aiohttp
 
-from bench import events, load
+from bench import events, kafka_tools, load
 from bench.ingest import INGEST_TOPIC, WRITE_KEY
 from bench.profile import Profile
 from bench.report import CpuMeter, Figure, Report, broker_pid, percentile
@@ -120,6 +120,22 @@ class Pipeline:
                 prof.summary, "processors")
         return rate
 
+    def java_read(self) -> None:
+        """The processors' topic read back by Kafka's ConsumerPerformance: the read ceiling without Python."""
+        values = [v for _, v in self.feeder.records(0, 1000)]
+        event_bytes = sum(map(len, values)) / len(values)
+        records = 5_000
+        meter = CpuMeter({"kafka": broker_pid(self.st)}).start()
+        java = kafka_tools.consume(self.st.bootstrap_servers, self.topic, records)
+        meter.stop()
+        rate, read = (java[key] * 2**20 / event_bytes for key in ("mb_s", "mb"))  # the tool's MB are MiB
+        self.report.add(Figure("pipeline", "broker raw read, Kafka's ConsumerPerformance (Java)", rate, "events/s",
+                               f"{records:,} event records", reference_of=PIPELINE,
+                               detail=f"{java['records_s']:,.0f} records/s, {java['mb_s']:.0f} MB/s of the pipeline's "
+                                      f"own event records (up to {RECORD_EVENTS} events of {event_bytes:.0f} bytes), "
+                                      f"from the start of the topic, in a new group; "
+                                      f"{meter.describe(int(read))}"))
+
     def drain(self, timeout_s: float = 120) -> None:
         deadline = time.monotonic() + timeout_s
         while self.count() < self.produced:
@@ -212,6 +228,7 @@ def run(report: Report, st: LocalStack, seconds: float, fresh_seconds: float, pr
     p.references()
     rate = p.sustained(seconds)
     p.drain()
+    p.java_read()
     p.freshness(rate / 2, fresh_seconds)
     p.ch.close()
 
