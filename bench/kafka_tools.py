@@ -11,6 +11,20 @@ from deploy.kafka import java_argv
 TOOL_HEAP = "256m"
 
 
+def ensure_topic(bootstrap: str, name: str, partitions: int) -> None:
+    """A topic of the bench's own (the broker creates none on first use)."""
+    from kafka.admin import KafkaAdminClient, NewTopic
+    from kafka.errors import TopicAlreadyExistsError
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap.split(","))
+    try:
+        admin.create_topics([NewTopic(name, partitions, 1)])
+    except TopicAlreadyExistsError:
+        pass
+    finally:
+        admin.close()
+
+
 def _run(main_class: str, *args: str, timeout_s: float = 300) -> str:
     done = subprocess.run(java_argv(main_class, *args, heap=TOOL_HEAP), capture_output=True, text=True,
                           timeout=timeout_s, env={**os.environ, "KAFKA_LOG_LEVEL": "WARN"})

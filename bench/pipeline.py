@@ -50,6 +50,7 @@ class Pipeline:
 
     def references(self) -> None:
         # The ingest section's topic, filled here when that section did not run.
+        kafka_tools.ensure_topic(self.st.bootstrap_servers, INGEST_TOPIC, KafkaSettings().topic_partitions)
         read, took = asyncio.run(load.consume(self.st.bootstrap_servers, INGEST_TOPIC, 400_000, timeout_s=5))
         if read < 400_000:
             asyncio.run(load.produce(self.st.bootstrap_servers, INGEST_TOPIC,
