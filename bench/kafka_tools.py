@@ -49,6 +49,8 @@ def consume(bootstrap: str, topic: str, records: int) -> dict:
     """records/s, MB/s and MB (MiB) of the Java consumer reading `records` from the start of the topic."""
     out = _run("org.apache.kafka.tools.ConsumerPerformance", "--bootstrap-server", bootstrap, "--topic", topic,
                "--num-records", str(records), "--timeout", "60000")
-    header, values = [ln for ln in out.splitlines() if ln.strip() and not ln.startswith("[")][-2:]
+    lines = out.splitlines()
+    at = max(i for i, ln in enumerate(lines) if ln.startswith("start.time"))  # the CSV header, then one row
+    header, values = lines[at], lines[at + 1]
     row = dict(zip([h.strip() for h in header.split(",")], [v.strip() for v in values.split(",")], strict=True))
     return {"records_s": float(row["nMsg.sec"]), "mb_s": float(row["MB.sec"]), "mb": float(row["data.consumed.in.MB"])}
