@@ -125,7 +125,7 @@ class Pipeline:
         """The processors' topic read back by Kafka's ConsumerPerformance: the read ceiling without Python."""
         values = [v for _, v in self.feeder.records(0, 1000)]
         event_bytes = sum(map(len, values)) / len(values)
-        records = 5_000
+        records = 10_000
         meter = CpuMeter({"kafka": broker_pid(self.st)}).start()
         java = kafka_tools.consume(self.st.bootstrap_servers, self.topic, records)
         meter.stop()
