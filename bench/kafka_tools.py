@@ -51,7 +51,11 @@ def consume(bootstrap: str, topic: str, records: int) -> dict:
                "--num-records", str(records), "--timeout", "60000")
     lines = out.splitlines()
     at = max(i for i, ln in enumerate(lines) if ln.startswith("start.time"))  # the CSV header, then one row
-    header, values = lines[at], lines[at + 1]
+    header = lines[at]
+    rows = [ln for ln in lines[at + 1:] if ln.count(",") == header.count(",")]
+    if not rows:
+        raise RuntimeError(f"ConsumerPerformance gave no figures:\n{out[-2000:]}")
+    values = rows[0]
     row = dict(zip([h.strip() for h in header.split(",")], [v.strip() for v in values.split(",")], strict=True))
     # The fetch.* rates leave out the JVM's start and the group join, which the overall ones include.
     return {"records_s": float(row["fetch.nMsg.sec"]), "mb_s": float(row["fetch.MB.sec"]),

@@ -125,7 +125,8 @@ class Pipeline:
         """The processors' topic read back by Kafka's ConsumerPerformance: the read ceiling without Python."""
         values = [v for _, v in self.feeder.records(0, 1000)]
         event_bytes = sum(map(len, values)) / len(values)
-        records = 10_000
+        # Fewer than the topic holds (records carry up to RECORD_EVENTS events): the tool waits for all.
+        records = max(1, min(10_000, self.produced // (2 * RECORD_EVENTS)))
         meter = CpuMeter({"kafka": broker_pid(self.st)}).start()
         java = kafka_tools.consume(self.st.bootstrap_servers, self.topic, records)
         meter.stop()
