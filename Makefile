@@ -7,8 +7,10 @@ STAMP  := $(VENV)/.installed
 ECHARTS := services/api/dashboard/vendor/echarts.min.js
 # Debian's Chromium, for the dashboard's browser test (Playwright drives it; no browser download).
 CHROMIUM := /usr/bin/chromium
+# Apache Kafka's jars (deploy/kafka/pom.xml), resolved once with Maven and used offline afterwards.
+KAFKA_LIBS := var/kafka/libs/.resolved
 
-.PHONY: up test bench install lint schema compose-config clean
+.PHONY: up test bench install kafka java lint schema compose-config clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,16 +32,28 @@ $(CHROMIUM):
 	@echo "installing chromium (the dashboard's browser test)"
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 
-install: $(STAMP) $(ECHARTS) $(CHROMIUM)
+# A JRE 17+ and Maven for Apache Kafka: Debian's default JRE (17 on bookworm, 21 on trixie) when missing.
+java:
+	@java -version 2>&1 | grep -qE 'version "(1[7-9]|[2-9][0-9])' && command -v mvn >/dev/null 2>&1 || { \
+	  echo "installing a JRE 17+ and Maven (Apache Kafka)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jre-headless maven >/dev/null; }
 
-up: $(STAMP) $(ECHARTS)
+$(KAFKA_LIBS): deploy/kafka/pom.xml | $(STAMP)
+	@$(MAKE) --no-print-directory java
+	$(PY) -m deploy.kafka --resolve
+
+kafka: $(KAFKA_LIBS)
+
+install: $(STAMP) $(ECHARTS) $(CHROMIUM) $(KAFKA_LIBS)
+
+up: $(STAMP) $(ECHARTS) $(KAFKA_LIBS)
 	$(PY) -m deploy.up
 
-test: $(STAMP) $(ECHARTS) $(CHROMIUM)
+test: $(STAMP) $(ECHARTS) $(CHROMIUM) $(KAFKA_LIBS)
 	$(PY) -m pytest -q
 
 # Every figure beside its reference (README.md, Benchmarks); writes bench/results.md. Not part of test.
-bench: $(STAMP)
+bench: $(STAMP) $(KAFKA_LIBS)
 	$(PY) -m bench
 
 lint: $(STAMP)
@@ -51,5 +65,7 @@ schema: $(STAMP)
 compose-config:
 	docker-compose -f docker-compose.yml config -q
 
+# Keeps var/kafka (the resolved jars): only the data goes.
 clean:
-	rm -rf var node_modules $(dir $(ECHARTS))
+	find var -mindepth 1 -maxdepth 1 ! -name kafka -exec rm -rf {} + 2>/dev/null || true
+	rm -rf node_modules $(dir $(ECHARTS))

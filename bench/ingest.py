@@ -8,13 +8,12 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from bench import events, load
+from bench import events, kafka_tools, load
 from bench.profile import Profile
-from bench.report import CpuMeter, Figure, Report, percentile
+from bench.report import CpuMeter, Figure, Report, broker_pid, percentile
 from deploy.local_stack import LocalStack, Ports
 from schemas.events import EventBatch, validation_context
 from services.ingest.settings import IngestSettings
-from services.processors.settings import ProcessorSettings
 
 WRITE_KEY = "bench-write-key"
 # The ingest figures write here, not to the processors' topic, so that the pipeline figure starts
@@ -23,15 +22,9 @@ INGEST_TOPIC = "bench.ingest-figure"
 
 
 def stack(root: Path) -> LocalStack:
-    """Tansu (the fast stand-in broker), embedded ClickHouse, ingest, API; processors started later."""
-    batch_bytes = ProcessorSettings.model_fields["producer_max_batch_size"].default
-    return LocalStack(root, Ports.free(), write_key=WRITE_KEY, read_token="bench-read-token", broker="tansu",
-                      extra_env={
-                          "RATE_LIMIT_EVENTS_PER_S": "0",
-                          # Only Faust table recovery after a restart needs 1 (README); the bench never restarts.
-                          "PRODUCER_MAX_BATCH_SIZE": str(batch_bytes),
-                          "API_LOG_LEVEL": "warning",
-                      })
+    """Apache Kafka (one node), embedded ClickHouse, ingest, API; processors started later."""
+    return LocalStack(root, Ports.free(), write_key=WRITE_KEY, read_token="bench-read-token",
+                      extra_env={"RATE_LIMIT_EVENTS_PER_S": "0", "API_LOG_LEVEL": "warning"})
 
 
 def run(report: Report, st: LocalStack, seconds: float, clients: int, profile: bool) -> tuple[float, int]:
@@ -54,7 +47,7 @@ def _run(report: Report, st: LocalStack, seconds: float, clients: int, profile: 
 
     pid = st.components["ingest"].process.pid
     prof = Profile(pid, seconds - 1, st.root / "ingest.pyspy") if profile else None
-    meter = CpuMeter({name: st.components[name].process.pid for name in ("ingest", "kafka")})
+    meter = CpuMeter({"ingest": st.components["ingest"].process.pid, "kafka": broker_pid(st)})
     result = asyncio.run(_measured(meter, 3, load.post_bodies(f"{st.ingest_url}/v1/events", WRITE_KEY, bodies, per,
                                           clients=clients, seconds=seconds, warmup_s=3)))
     if result.failures:
@@ -97,7 +90,25 @@ def _run(report: Report, st: LocalStack, seconds: float, clients: int, profile: 
                           f"{n:,} events", reference_of=name,
                           detail="the events ingest would send (RecordedEvent JSON), pre-encoded, sent back to "
                                  "back with ingest's producer settings"))
+    _java_produce(report, st, name, options)
     return result.rate
+
+
+def _java_produce(report: Report, st: LocalStack, name: str, options: dict) -> None:
+    """Kafka's own producer (ProducerPerformance, the broker's jars): the broker's ceiling without Python."""
+    values = [v for _, v in events.Renderer("java", customers=50_000).records(0, events.BATCH)]
+    record_bytes = sum(map(len, values)) + len(values) + 12  # an event record of BATCH events
+    records = 20_000
+    meter = CpuMeter({"kafka": broker_pid(st)}).start()
+    got = kafka_tools.produce(st.bootstrap_servers, INGEST_TOPIC, records, record_bytes,
+                              linger_ms=options["linger_ms"], batch_bytes=options["max_batch_size"])
+    meter.stop()
+    report.add(Figure("ingest", "broker raw produce, Kafka's ProducerPerformance (Java), acks=all",
+                      got["records_s"] * events.BATCH, "events/s", f"{records:,} records of {events.BATCH} events",
+                      reference_of=name,
+                      detail=f"{got['records_s']:,.0f} records/s of {record_bytes:,} bytes ({got['mb_s']:.0f} MB/s), "
+                             f"latency avg {got['avg_ms']:.0f} ms, p99 {got['p99_ms']:.0f} ms, ingest's linger and "
+                             f"batch size; {meter.describe(records * events.BATCH)}"))
 
 
 async def _measured(meter: CpuMeter, warmup_s: float, work):

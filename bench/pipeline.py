@@ -10,10 +10,10 @@ from datetime import datetime, timedelta, timezone
 
 import aiohttp
 
-from bench import events, load
+from bench import events, kafka_tools, load
 from bench.ingest import INGEST_TOPIC, WRITE_KEY
 from bench.profile import Profile
-from bench.report import CpuMeter, Figure, Report, percentile
+from bench.report import CpuMeter, Figure, Report, broker_pid, percentile
 from deploy.local_stack import LocalStack
 from schemas.events import RecordedEvent
 from services.common.clickhouse import connect_migrated
@@ -50,6 +50,7 @@ class Pipeline:
 
     def references(self) -> None:
         # The ingest section's topic, filled here when that section did not run.
+        kafka_tools.ensure_topic(self.st.bootstrap_servers, INGEST_TOPIC, KafkaSettings().topic_partitions)
         read, took = asyncio.run(load.consume(self.st.bootstrap_servers, INGEST_TOPIC, 400_000, timeout_s=5))
         if read < 400_000:
             asyncio.run(load.produce(self.st.bootstrap_servers, INGEST_TOPIC,
@@ -58,8 +59,8 @@ class Pipeline:
             read, took = asyncio.run(load.consume(self.st.bootstrap_servers, INGEST_TOPIC, 400_000))
         self.report.add(Figure("pipeline", "broker raw read, aiokafka consumer", read / took, "events/s",
                                f"{read:,} events", reference_of=PIPELINE,
-                               detail="one consumer, no group, from the start of the topic: the stand-in "
-                                      "broker's own read ceiling"))
+                               detail="one consumer, no group, from the start of the topic: the broker's read "
+                                      "ceiling as the processors' client library sees it"))
         values = [v for _, v in events.Renderer("insert", customers=50_000).records(0, 100_000)]
         rows = event_rows([Consumed(RecordedEvent.model_validate_json(v), 0, i) for i, v in enumerate(values)])
         self.ch.command("CREATE TABLE IF NOT EXISTS bench_insert_reference AS events")
@@ -87,8 +88,8 @@ class Pipeline:
             await asyncio.sleep(0.5)
             count = await asyncio.to_thread(self.count)
         await asyncio.sleep(5)  # warm-up
-        meter = CpuMeter({name: self.st.components[name].process.pid
-                          for name in ("processors", "kafka", "clickhouse")}).start()
+        meter = CpuMeter({"processors": self.st.components["processors"].process.pid, "kafka": broker_pid(self.st),
+                          "clickhouse": self.st.components["clickhouse"].process.pid}).start()
         samples = [(time.monotonic(), await asyncio.to_thread(self.count))]
         prof = None
         low, high = 20_000, 40_000
@@ -119,6 +120,23 @@ class Pipeline:
             self.report.profiles["processors during the pipeline figure"] = await asyncio.to_thread(
                 prof.summary, "processors")
         return rate
+
+    def java_read(self) -> None:
+        """The processors' topic read back by Kafka's ConsumerPerformance: the read ceiling without Python."""
+        values = [v for _, v in self.feeder.records(0, 1000)]
+        event_bytes = sum(map(len, values)) / len(values)
+        # Fewer than the topic holds (records carry up to RECORD_EVENTS events): the tool waits for all.
+        records = max(1, min(10_000, self.produced // (2 * RECORD_EVENTS)))
+        meter = CpuMeter({"kafka": broker_pid(self.st)}).start()
+        java = kafka_tools.consume(self.st.bootstrap_servers, self.topic, records)
+        meter.stop()
+        rate, read = (java[key] * 2**20 / event_bytes for key in ("mb_s", "mb"))  # the tool's MB are MiB
+        self.report.add(Figure("pipeline", "broker raw read, Kafka's ConsumerPerformance (Java)", rate, "events/s",
+                               f"{records:,} event records", reference_of=PIPELINE,
+                               detail=f"{java['records_s']:,.0f} records/s, {java['mb_s']:.0f} MB/s of the pipeline's "
+                                      f"own event records (up to {RECORD_EVENTS} events of {event_bytes:.0f} bytes), "
+                                      f"from the start of the topic, in a new group; "
+                                      f"{meter.describe(int(read))}"))
 
     def drain(self, timeout_s: float = 120) -> None:
         deadline = time.monotonic() + timeout_s
@@ -212,6 +230,7 @@ def run(report: Report, st: LocalStack, seconds: float, fresh_seconds: float, pr
     p.references()
     rate = p.sustained(seconds)
     p.drain()
+    p.java_read()
     p.freshness(rate / 2, fresh_seconds)
     p.ch.close()
 

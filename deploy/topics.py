@@ -42,59 +42,48 @@ class TopicSpec:
     consumers: str = ""  # who reads it; a consumer group scales up to `partitions` members
 
 
+WEEK_MS = str(7 * 24 * 3600 * 1000)
+
+
 def topic_plan(settings: KafkaSettings) -> list[TopicSpec]:
+    # Every topic: an acknowledged write (acks=all) is on min.insync.replicas brokers, and no
+    # out-of-sync replica may become leader and drop what was acknowledged.
+    durable = {"min.insync.replicas": str(settings.min_insync_replicas), "unclean.leader.election.enable": "false"}
+
+    def spec(name: str, config: dict[str, str], key: str, consumers: str) -> TopicSpec:
+        return TopicSpec(name, settings.topic_partitions, settings.topic_replication, {**config, **durable},
+                         key=key, consumers=consumers)
+
+    forever = {"retention.ms": "-1", "cleanup.policy": "delete"}
     return [
         # Event records (schemas/records.py): many events of one partition per record, no key; ingest picks
         # the partition of each event's identity key (Kafka's default partitioner), so a customer's events
         # share one partition. Single-event records keyed by the identity key are read too.
         # ClickHouse keeps the durable log, Kafka a week of it for replay after outages.
-        TopicSpec(
-            settings.topic_touchpoints,
-            settings.topic_partitions,
-            settings.topic_replication,
-            {"retention.ms": str(7 * 24 * 3600 * 1000), "cleanup.policy": "delete"},
-            key="customer_id (the identity key: anon:<anonymous_id> before sign-in) picks the partition; "
-                "event records carry no key",
-            consumers="processors: journey agent (group PROCESSOR_APP_ID)",
-        ),
+        spec(settings.topic_touchpoints, {"retention.ms": WEEK_MS, "cleanup.policy": "delete"},
+             key="customer_id (the identity key: anon:<anonymous_id> before sign-in) picks the partition; "
+                 "event records carry no key",
+             consumers="processors: journey agent (group PROCESSOR_APP_ID)"),
+        # The journeys table's changelog (Faust restores the table from it): one record per customer
+        # that matters, the last, so compacted. Created here so that it has the settings below
+        # (Faust would declare it on first start otherwise). Partitioned like the touchpoints.
+        spec(settings.topic_journeys_changelog, {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"},
+             key="customer_id", consumers="processors: journeys table recovery"),
         # Refused records are kept until someone replays or discards them.
-        TopicSpec(
-            settings.topic_dead_letter,
-            settings.topic_partitions,
-            settings.topic_replication,
-            {"retention.ms": "-1", "cleanup.policy": "delete"},
-            key="the refused record's own key (an event of an event record: its customer_id)",
-            consumers="journeyline dlq list / replay (operators)",
-        ),
+        spec(settings.topic_dead_letter, forever,
+             key="the refused record's own key (an event of an event record: its customer_id)",
+             consumers="journeyline dlq list / replay (operators)"),
         # Keyed by the feedback item's event_id, so one item's changes stay in order. Kept for
         # good: it is the log of record of status changes (ClickHouse history is its copy).
-        TopicSpec(
-            settings.topic_feedback_status,
-            settings.topic_partitions,
-            settings.topic_replication,
-            {"retention.ms": "-1", "cleanup.policy": "delete"},
-            key="event_id of the feedback item",
-            consumers="processors: status agent",
-        ),
+        spec(settings.topic_feedback_status, forever, key="event_id of the feedback item",
+             consumers="processors: status agent"),
         # Identity links (POST /v1/identify), keyed by anonymous_id so one id's links stay in order.
-        # Kept for good: with the events, it is the log the identities table is built from.
-        TopicSpec(
-            settings.topic_identities,
-            settings.topic_partitions,
-            settings.topic_replication,
-            {"retention.ms": "-1", "cleanup.policy": "delete"},
-            key="anonymous_id",
-            consumers="processors: identify agent",
-        ),
+        # Kept for good and not compacted: an anonymous id stays with its first customer, and
+        # compaction would keep a later, conflicting link instead.
+        spec(settings.topic_identities, forever, key="anonymous_id", consumers="processors: identify agent"),
         # Detractor alerts, keyed by customer_id; consumers act within minutes, a week is plenty.
-        TopicSpec(
-            settings.topic_alerts,
-            settings.topic_partitions,
-            settings.topic_replication,
-            {"retention.ms": str(7 * 24 * 3600 * 1000), "cleanup.policy": "delete"},
-            key="customer_id",
-            consumers="your alerting consumers",
-        ),
+        spec(settings.topic_alerts, {"retention.ms": WEEK_MS, "cleanup.policy": "delete"}, key="customer_id",
+             consumers="your alerting consumers"),
     ]
 
 
@@ -151,10 +140,11 @@ def _admin(settings: KafkaSettings, timeout_s: float) -> KafkaAdminClient:
 
 def plan_table(settings: KafkaSettings) -> str:
     """The plan as text: one line per topic with its partitions, replication, key and consumers."""
-    lines = [f"{'topic':34} {'partitions':>10} {'replicas':>8}  key / consumers"]
+    lines = [f"{'topic':40} {'partitions':>10} {'replicas':>8}  key / consumers / settings"]
     for spec in topic_plan(settings):
-        lines.append(f"{spec.name:34} {spec.partitions:>10} {spec.replication:>8}  {spec.key}")
-        lines.append(f"{'':56}read by {spec.consumers}")
+        lines.append(f"{spec.name:40} {spec.partitions:>10} {spec.replication:>8}  {spec.key}")
+        lines.append(f"{'':62}read by {spec.consumers}")
+        lines.append(f"{'':62}" + ", ".join(f"{k}={v}" for k, v in sorted(spec.config.items())))
     lines.append(f"processors scale out to {settings.topic_partitions} workers (TOPIC_PARTITIONS); more stand by")
     return "\n".join(lines)
 

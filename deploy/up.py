@@ -23,6 +23,7 @@ def main(argv: list[str] | None = None) -> int:
         Ports.from_env(),
         write_key=os.environ.get("JOURNEYLINE_WRITE_KEY", "dev-write-key"),
         read_token=os.environ.get("JOURNEYLINE_READ_TOKEN", "dev-read-token"),
+        kafka_heap=os.environ.get("KAFKA_HEAP", "512m"),
     )
     stopping = False
 
@@ -35,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with SIGINT ignored
     try:
-        for name in ("kafka", "clickhouse", "ingest", "processors", "api"):
+        for name in (*stack.kafka_names, "clickhouse", "ingest", "processors", "api"):
             print(f"starting {name} ...", flush=True)
             stack.start(name)
         if not args.no_demo:

@@ -18,6 +18,20 @@ class KafkaSettings(BaseSettings):
     topic_identities: str = "journeyline.identities.v1"
     topic_partitions: int = Field(6, ge=1)
     topic_replication: int = Field(1, ge=1)
+    # Copies a write needs before the broker acknowledges it (acks=all); default: 2 from replication 3 on.
+    topic_min_insync_replicas: int | None = Field(None, ge=1)
+    # The processors' consumer group, and the prefix of their table's changelog topic.
+    processor_app_id: str = "journeyline-processors"
+
+    @property
+    def min_insync_replicas(self) -> int:
+        if self.topic_min_insync_replicas is not None:
+            return self.topic_min_insync_replicas
+        return max(1, min(2, self.topic_replication - 1))
+
+    @property
+    def topic_journeys_changelog(self) -> str:
+        return f"{self.processor_app_id}-journeys-changelog"  # Faust's name for the `journeys` table's
 
 
 class ClickHouseSettings(BaseSettings):

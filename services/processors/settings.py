@@ -1,11 +1,8 @@
-"""Processor settings, read from the environment.
-
-The broker_* and producer_* knobs exist for the local Kafka-protocol stand-ins used in
-development and tests (see README); production keeps the defaults for Apache Kafka.
-"""
+"""Processor settings, read from the environment."""
 from __future__ import annotations
 
 import socket
+from typing import Literal
 
 from pydantic import Field
 
@@ -13,7 +10,6 @@ from services.common.settings import ClickHouseSettings, KafkaSettings, LoggingS
 
 
 class ProcessorSettings(KafkaSettings, ClickHouseSettings, LoggingSettings):
-    processor_app_id: str = "journeyline-processors"
     # Static group membership: a restarted worker takes its partitions back at once instead
     # of waiting out the dead member's session. Must be unique per worker; default: hostname.
     processor_instance_id: str = Field(default_factory=lambda: f"processor-{socket.gethostname()}")
@@ -25,9 +21,13 @@ class ProcessorSettings(KafkaSettings, ClickHouseSettings, LoggingSettings):
     batch_within_s: float = Field(0.25, gt=0)
     # ClickHouse write retries back off exponentially up to this many seconds, forever.
     sink_max_backoff_s: float = 10.0
+    # A worker that dies without leaving the group (SIGKILL, a lost host) keeps its partitions this
+    # long before the group hands them to the others; Faust's own default is a minute.
     broker_session_timeout_s: float = 10.0
+    # Exactly once into ClickHouse comes from the idempotent sink (README "How it flows"), not from Kafka
+    # transactions, which cannot cover a ClickHouse insert; exactly_once is here to measure what they cost.
+    processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
     broker_heartbeat_interval_s: float = 3.0
-    producer_max_batch_size: int = 16384
     # Faust's web server: /metrics (Prometheus), /healthz and /readyz (services/processors/web.py).
     web_port: int = 6066
     # A worker whose table recovery stands still this long exits to be restarted (watchdog.py).

@@ -3,7 +3,8 @@
 Faust's fetcher asks its consumer thread for records and the thread waits up to a second for
 them; aiokafka's position moves past whatever the thread hands over. Records Faust then does
 not deliver are skipped until something seeks back. Two ways this lost records here, both after
-a broker restart (the group is joined again), on Apache Kafka as on the local stand-in:
+a broker restart (the group is joined again). Both are in Faust and aiokafka, not in a broker:
+tests/processors/test_transport.py shows the first with Faust's own class on Apache Kafka.
 
 1. The call is given Faust's live set of active partitions, not a copy. A rebalance pauses every
    partition, emptying that set, and aiokafka reads an empty set as "all partitions": the waiting

@@ -30,7 +30,10 @@ from tests.conftest import READ_TOKEN, WRITE_KEY, wait_for
 ROOT = Path(__file__).resolve().parents[2]
 # Each test posts into its own months: the stage funnel counts every customer in its range.
 T0 = {"fk": datetime(2020, 1, 1, tzinfo=timezone.utc), "fc": datetime(2020, 4, 1, tzinfo=timezone.utc),
-      "fb": datetime(2020, 7, 1, tzinfo=timezone.utc)}
+      "fb": datetime(2020, 7, 1, tzinfo=timezone.utc),
+      # the cluster faults (test_cluster_faults.py)
+      "cl": datetime(2021, 1, 1, tzinfo=timezone.utc), "cq": datetime(2021, 4, 1, tzinfo=timezone.utc),
+      "cw": datetime(2021, 7, 1, tzinfo=timezone.utc)}
 
 
 @pytest.fixture(scope="module")
@@ -175,24 +178,14 @@ def test_clickhouse_unreachable_for_30_seconds(fault_stack):
     assert fault_stack.components["processors"].process.pid == pid
 
 
-def test_broker_restarted_while_clients_retry(fault_stack):
+def test_broker_killed_mid_stream_and_restarted(fault_stack):
     events = make_events("fb", customers=150, per_customer=10, seed=3)
-    first, second = events[:600], events[600:]
     pid, restarts = fault_stack.components["processors"].process.pid, fault_stack.restarts.get("processors", 0)
-    Poster(fault_stack.ingest_url, first).run()
-    ch = clickhouse_connect.get_client(host="127.0.0.1", port=fault_stack.ports.clickhouse, database="journeyline",
-                                       autogenerate_session_id=False)
-    wait_for(lambda: ch.query("SELECT uniqExact(event_id) FROM events WHERE customer_id LIKE 'fb-cust-%'")
-             .result_rows[0][0] == len(first), what="first part processed")
-    ch.close()
-    time.sleep(1.0)  # the table's changelog writes and offset commits of that part settle
-    # SIGTERM between writes: the stand-in saves its log on a clean stop but may drop records
-    # acknowledged while it stops, which replicated Kafka with acks=all keeps (README "Local brokers").
-    fault_stack.stop("kafka")
-    # Clients keep posting through the outage and re-send batches they already had accepted.
-    poster = Poster(fault_stack.ingest_url, second[:300] + first[:200] + second[300:] + second[:200],
-                    batch=50, pause_s=0.1)
+    # Clients post throughout, and re-send batches they already had accepted.
+    poster = Poster(fault_stack.ingest_url, events + events[:200], batch=50, pause_s=0.1)
     poster.start()
+    wait_for(lambda: poster.statuses.count(202) >= 6, timeout_s=30, what="first batches accepted")
+    fault_stack.kill("kafka", signal.SIGKILL)  # mid-stream: produce requests and commits in flight
     time.sleep(5.0)
     fault_stack.start("kafka")
     poster.join(180)
