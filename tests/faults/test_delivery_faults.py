@@ -95,7 +95,7 @@ class Poster(threading.Thread):
 
 def assert_exactly_once(stack: LocalStack, events: list[dict], prefix: str) -> None:
     ch = clickhouse_connect.get_client(host="127.0.0.1", port=stack.ports.clickhouse, database="journeyline",
-                                       autogenerate_session_id=False)
+                                       autogenerate_session_id=False, password=stack.clickhouse_password)
     like = {"p": f"{prefix}-cust-%"}
     unique = {e["event_id"]: e for e in events}
     wait_for(lambda: ch.query("SELECT uniqExact(event_id) FROM events WHERE customer_id LIKE {p:String}",
@@ -164,7 +164,7 @@ def test_broker_restarted_while_clients_retry(fault_stack):
     pid, restarts = fault_stack.components["processors"].process.pid, fault_stack.restarts.get("processors", 0)
     Poster(fault_stack.ingest_url, first).run()
     ch = clickhouse_connect.get_client(host="127.0.0.1", port=fault_stack.ports.clickhouse, database="journeyline",
-                                       autogenerate_session_id=False)
+                                       autogenerate_session_id=False, password=fault_stack.clickhouse_password)
     wait_for(lambda: ch.query("SELECT uniqExact(event_id) FROM events WHERE customer_id LIKE 'fb-cust-%'")
              .result_rows[0][0] == len(first), what="first part processed")
     ch.close()
