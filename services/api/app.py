@@ -21,13 +21,15 @@ from clickhouse_connect.driver.exceptions import Error as ClickHouseError
 from clickhouse_connect.driver.exceptions import OperationalError
 from fastapi import APIRouter, Depends, FastAPI, Request, status
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from services.api.auth import require_read_token
+from services.api.auth import authenticate_before_body, require_read_token
 from services.api.deps import ClickHouseHolder
 from services.api.routers import PAGES, ROUTERS, dashboard
 from services.api.settings import DEFAULT_READ_TOKEN, ApiSettings
 from services.common.clickhouse import connect_migrated
+from services.common.http_guard import BodyGuard, uvicorn_options, validation_error_response
 from services.common.logging import setup_logging
 from services.common.metrics import instrument_http, metrics_response, new_registry
 
@@ -48,6 +50,8 @@ V1_ERRORS: dict[int | str, dict[str, Any]] = {
     # FastAPI's own answer to a request body it cannot decode (not UTF-8); bad JSON or values get 422.
     400: {"description": "The request body is not UTF-8 text"},
     401: {"description": "No read token, or not a valid one"},
+    408: {"description": "The request body did not arrive in time (HTTP_BODY_TIMEOUT_S)"},
+    413: {"description": "The request body is larger than API_MAX_BODY_BYTES"},
     503: {"description": "ClickHouse (or the key store) is unavailable; retry"},
 }
 
@@ -87,6 +91,8 @@ def create_app(
     app.state.clickhouse = ClickHouseHolder(factory)
     registry = new_registry()
     instrument_http(app, registry)
+    app.add_middleware(BodyGuard, timeout_s=settings.http_body_timeout_s, max_bytes=settings.api_max_body_bytes,
+                       prefix="/v1/", authenticate=authenticate_before_body)
 
     v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_read_token)], responses=V1_ERRORS)
     for router in ROUTERS:
@@ -121,6 +127,10 @@ def create_app(
     async def prometheus_metrics():
         return metrics_response(registry)
 
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return validation_error_response(exc)
+
     @app.exception_handler(ClickHouseError)
     async def _clickhouse_error(request: Request, exc: ClickHouseError) -> JSONResponse:
         if isinstance(exc, OperationalError):
@@ -140,7 +150,7 @@ def main() -> None:
     setup_logging("api", settings)
     # log_config=None: uvicorn's loggers go through the root handler set up above.
     uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port,
-                log_level=settings.api_log_level, log_config=None)
+                log_level=settings.api_log_level, log_config=None, **uvicorn_options(settings))
 
 
 _app: FastAPI | None = None

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
+from services.common.http_guard import HttpLimitSettings
 from services.common.settings import ClickHouseSettings, KafkaSettings, LoggingSettings
 
 DEFAULT_READ_TOKEN = "dev-read-token"
 
 
-class ApiSettings(ClickHouseSettings, KafkaSettings, LoggingSettings):
+class ApiSettings(ClickHouseSettings, KafkaSettings, LoggingSettings, HttpLimitSettings):
     api_host: str = Field("127.0.0.1", description="Interface uvicorn binds to")
     api_port: int = Field(8000, ge=1, le=65535)
     read_tokens: str = Field(
@@ -22,6 +23,8 @@ class ApiSettings(ClickHouseSettings, KafkaSettings, LoggingSettings):
     api_query_timeout_seconds: float = Field(
         30.0, gt=0, description="ClickHouse max_execution_time for each query the API runs"
     )
+    api_max_body_bytes: int = Field(
+        256 * 1024, ge=1024, description="Largest /v1 request body (413 past it); read only after the token is checked")
     api_log_level: str = Field("info", description="uvicorn log level")
     # A status change waits this long for the broker's acknowledgement before answering 503.
     feedback_publish_timeout_s: float = Field(10.0, gt=0)
