@@ -37,7 +37,8 @@ class Pipeline:
         for name in ("kafka", "clickhouse", "ingest"):
             if name not in st.components:
                 st.start(name)
-        self.ch = connect_migrated(ClickHouseSettings(clickhouse_url=st.clickhouse_url, clickhouse_password=st.clickhouse_password))
+        self.ch = connect_migrated(ClickHouseSettings(clickhouse_url=st.clickhouse_url,
+                                                      clickhouse_password=st.clickhouse_password))
 
     def count(self) -> int:
         return int(self.ch.command("SELECT count() FROM events"))
