@@ -21,6 +21,7 @@ import anyio.to_thread
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import Error as ClickHouseError
 from clickhouse_connect.driver.exceptions import OperationalError
+from clickhouse_connect.driver.httputil import get_pool_manager
 from fastapi import APIRouter, Depends, FastAPI, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
@@ -77,8 +78,9 @@ def create_app(
     closed at shutdown."""
     settings = settings or ApiSettings()
     # A request ends by its deadline; the client's read timeout only backs that up.
-    factory = client_factory or (lambda: connect_migrated(settings,
-                                                          send_receive_timeout=settings.api_request_deadline_s + 10))
+    factory = client_factory or (lambda: connect_migrated(
+        settings, send_receive_timeout=settings.api_request_deadline_s + 10,
+        pool_mgr=get_pool_manager(maxsize=2 * settings.api_queries_max + 4)))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

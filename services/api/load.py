@@ -56,6 +56,8 @@ def limit_settings(settings: ApiSettings) -> dict[str, Any]:
                            "max_threads": settings.api_query_threads}
     if settings.api_query_nice:
         out["os_threads_nice_value_query"] = settings.api_query_nice
+    if settings.api_query_priority:
+        out["priority"] = settings.api_query_priority
     return out
 
 
@@ -157,7 +159,7 @@ class RequestLifetime:
             pending.append(await receive())
             if pending[-1]["type"] == "http.disconnect":
                 return
-        gone, started, outcome = anyio.Event(), False, ""
+        gone, started, answered, outcome = anyio.Event(), False, False, ""
 
         async def app_receive() -> Message:
             if pending:
@@ -167,15 +169,20 @@ class RequestLifetime:
 
         async def app_send(message: Message) -> None:
             nonlocal started
+            if answered:
+                return  # the deadline answered already
             started = started or message["type"] == "http.response.start"
             await send(message)
 
         handler = anyio.CancelScope()
 
         async def stop(why: str) -> None:
-            nonlocal outcome
+            nonlocal outcome, answered
             outcome = why
             with anyio.CancelScope(shield=True):
+                if why == "deadline" and not started:
+                    answered = True  # at once: the handler may take a moment to let go of its query
+                    await self._deadline_response(scope, deadline_s)(scope, receive, send)
                 try:  # kill first: the handler's worker thread returns once its query is gone
                     await anyio.to_thread.run_sync(self.kill, budget.request_id)
                 except Exception as exc:
@@ -206,13 +213,14 @@ class RequestLifetime:
                 tasks.cancel_scope.cancel()
         finally:
             BUDGET.reset(token)
-        if outcome == "deadline" and not started:
-            log.warning("%s %s stopped at its deadline of %g s", scope["method"], scope["path"], deadline_s)
-            await JSONResponse(
-                {"detail": f"the request did not finish within its deadline of {deadline_s:g} s "
-                           "(API_REQUEST_DEADLINE_S); narrow the query (a shorter time range, fewer steps, a "
-                           "channel filter, no breakdown) or retry when the server is less busy"},
-                status_code=503, headers={"Retry-After": str(self.settings.api_retry_after_s)})(scope, receive, send)
+
+    def _deadline_response(self, scope: Scope, deadline_s: float) -> JSONResponse:
+        log.warning("%s %s stopped at its deadline of %g s", scope["method"], scope["path"], deadline_s)
+        return JSONResponse(
+            {"detail": f"the request did not finish within its deadline of {deadline_s:g} s "
+                       "(API_REQUEST_DEADLINE_S); narrow the query (a shorter time range, fewer steps, a "
+                       "channel filter, no breakdown) or retry when the server is less busy"},
+            status_code=503, headers={"Retry-After": str(self.settings.api_retry_after_s)})
 
 
 # ClickHouse error codes of limit hits: the limit's name, who sets it, and whether load may be the cause.
