@@ -159,7 +159,7 @@ class RequestLifetime:
             pending.append(await receive())
             if pending[-1]["type"] == "http.disconnect":
                 return
-        gone, started, answered, outcome = anyio.Event(), False, False, ""
+        gone, started, answered, finished, outcome = anyio.Event(), False, False, False, ""
 
         async def app_receive() -> Message:
             if pending:
@@ -168,10 +168,11 @@ class RequestLifetime:
             return {"type": "http.disconnect"}
 
         async def app_send(message: Message) -> None:
-            nonlocal started
+            nonlocal started, finished
             if answered:
                 return  # the deadline answered already
             started = started or message["type"] == "http.response.start"
+            finished = message["type"] == "http.response.body" and not message.get("more_body", False)
             await send(message)
 
         handler = anyio.CancelScope()
@@ -193,7 +194,8 @@ class RequestLifetime:
             while (await receive())["type"] != "http.disconnect":
                 pass
             gone.set()
-            await stop("disconnect")
+            if not finished:  # servers report a disconnect once the response is complete, too
+                await stop("disconnect")
 
         async def watch_clock() -> None:
             await anyio.sleep(max(budget.remaining(), 0))
