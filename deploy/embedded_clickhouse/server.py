@@ -55,7 +55,7 @@ STREAMABLE_FORMATS = frozenset(f.lower() for f in (
     "JSONCompactEachRow", "JSONStringsEachRow", "JSONCompactStringsEachRow", "JSONLines", "NDJSON"))
 MAX_STATEMENT_HEAD = 16 << 20  # give up looking for `INSERT ... FORMAT` data after this much
 APPEND_BYTES = 1 << 20  # insert data goes to chDB in pieces of about this size
-INSERT_PRIORITY = "1"  # ClickHouse's `priority` of inserts with data, unless the client sets one
+DEFAULT_PRIORITY = "1"  # ClickHouse's `priority` of what does not ask for another (readonly=1 users cannot)
 TEXT = "text/plain; charset=UTF-8"
 OK_RESPONSE = "Ok.\n"
 NOT_FOUND = ("There is no handle {path}\n\nUse / or /ping for health checks.\nOr /replicas_status for more "
@@ -280,6 +280,9 @@ class EmbeddedClickHouse:
         else:  # the query parameter, a line break and the body make up the statement
             head, chunks = ((params["query"] + "\n").encode() if params.get("query") else b""), aiter(body)
         options = request_options(user, request.method, params, request.headers)
+        if options.readonly != 1:
+            # The services first: queries asking for a larger `priority` (the API's) pause while these run.
+            options.settings.setdefault("priority", DEFAULT_PRIORITY)
 
         # Read just enough of the body to tell `INSERT ... FORMAT X <data>` from a whole query.
         buf, final = bytearray(head), chunks is None
@@ -303,8 +306,6 @@ class EmbeddedClickHouse:
         require_query(user, statement)
         if statement.insert_prefix is not None:
             body.limit = None  # insert data streams into chDB piece by piece, however large
-            # Writes first: queries with a larger `priority` (the API's) pause while an insert runs.
-            options.settings.setdefault("priority", INSERT_PRIORITY)
             return await self._insert(statement, bytes(buf[statement.data_start:]), chunks, options, headers)
         if not statement.kind:
             raise ClickHouseError.of("SYNTAX_ERROR", "Empty query")
