@@ -37,7 +37,7 @@ class ApiSettings(ClickHouseSettings, KafkaSettings, LoggingSettings, HttpLimitS
         "so the processors' writes keep their pace; 0 leaves it")
     api_query_priority: int = Field(
         10, ge=0, description="ClickHouse `priority` of analyst queries: they pause while a query or insert of a "
-        "smaller number runs (the embedded server gives inserts 1); 0 leaves it")
+        "smaller number runs (the embedded server runs what asks for none at 1); 0 leaves it")
     api_retry_after_s: int = Field(2, ge=1, description="Retry-After of 429/503 answers under load")
     api_max_body_bytes: int = Field(
         256 * 1024, ge=1024, description="Largest /v1 request body (413 past it); read only after the token is checked")
