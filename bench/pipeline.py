@@ -37,7 +37,8 @@ class Pipeline:
         for name in ("kafka", "clickhouse", "ingest"):
             if name not in st.components:
                 st.start(name)
-        self.ch = connect_migrated(ClickHouseSettings(clickhouse_url=st.clickhouse_url))
+        self.ch = connect_migrated(ClickHouseSettings(clickhouse_url=st.clickhouse_url,
+                                                      clickhouse_password=st.clickhouse_password))
 
     def count(self) -> int:
         return int(self.ch.command("SELECT count() FROM events"))
@@ -209,7 +210,8 @@ class Pipeline:
         accepted, landed = time.perf_counter() - t0, None
         while time.perf_counter() - t0 < 30:
             if landed is None:
-                async with session.get(self.st.clickhouse_url, params=row) as response:
+                async with session.get(self.st.clickhouse_url, params=row,
+                                       auth=aiohttp.BasicAuth("default", self.st.clickhouse_password)) as response:
                     if (await response.text()).strip() == "1":
                         landed = time.perf_counter() - t0
             if landed is not None:

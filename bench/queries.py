@@ -55,7 +55,8 @@ def run(report: Report, root: Path, customers: int, per_customer: int, rounds: i
                        extra_env={"API_LOG_LEVEL": "warning", "CLICKHOUSE_DATABASE": "journeyline"})
     try:
         stack.start("clickhouse")
-        settings = ClickHouseSettings(clickhouse_url=stack.clickhouse_url)
+        settings = ClickHouseSettings(clickhouse_url=stack.clickhouse_url,
+                                      clickhouse_password=stack.clickhouse_password)
         client = connect_migrated(settings, send_receive_timeout=900)
         events = customers * per_customer
         size = f"{events / 1e6:g}M events / {customers / 1e6:g}M customers"

@@ -7,6 +7,7 @@ node ("kafka"), or with brokers=3 a cluster of three ("kafka-1".."kafka-3", depl
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -130,11 +131,30 @@ class LocalStack:
     def bootstrap_servers(self) -> str:
         return self.kafka.bootstrap_servers
 
+    @property
+    def clickhouse_password(self) -> str:
+        """The services' ClickHouse password: CLICKHOUSE_PASSWORD when set, else one generated on
+        first use and kept in the data folder (clickhouse.password, owner-only)."""
+        given = self.extra_env.get("CLICKHOUSE_PASSWORD") or os.environ.get("CLICKHOUSE_PASSWORD")
+        if given:
+            return given
+        path = self.root / "clickhouse.password"
+        if not path.exists():
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_urlsafe(24) + "\n")
+        return path.read_text().strip()
+
+    def clickhouse_env(self) -> dict[str, str]:
+        """What a process needs to reach this stack's ClickHouse as the services do."""
+        return {"CLICKHOUSE_URL": self.clickhouse_url, "CLICKHOUSE_PASSWORD": self.clickhouse_password}
+
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
         env.update({
             "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers,
-            "CLICKHOUSE_URL": self.clickhouse_url,
+            **self.clickhouse_env(),
             "INGEST_PORT": str(self.ports.ingest),
             "API_PORT": str(self.ports.api),
             "WRITE_KEYS": self.write_key,
@@ -157,7 +177,7 @@ class LocalStack:
                 [py, "-m", "deploy.embedded_clickhouse", "--path", str(self.root / "clickhouse"),
                  "--host", "127.0.0.1", "--port", str(p.clickhouse),
                  # The services' user, and BI's: read-only, the documented views only (schemas/clickhouse/bi.py).
-                 "--user", f"{env.get('CLICKHOUSE_USER', 'default')}:{env.get('CLICKHOUSE_PASSWORD', '')}",
+                 "--user", f"{env.get('CLICKHOUSE_USER', 'default')}:{env['CLICKHOUSE_PASSWORD']}",
                  "--user", f"{BI_USER}:{env.get('BI_PASSWORD', 'bi-dev-password')}:readonly:views="
                  + ",".join(f"{env.get('CLICKHOUSE_DATABASE', 'journeyline')}.{view}" for view in BI_VIEWS)],
                 lambda: _http_ok(f"{self.clickhouse_url}/ping"),

@@ -1,6 +1,7 @@
 """Touchpoint event format v1: the one definition every service imports."""
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta, timezone
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar
@@ -191,8 +192,26 @@ def _value_error(field: str, value: Any, message: str) -> InitErrorDetails:
     return InitErrorDetails(type="value_error", loc=(field,), input=value, ctx={"error": ValueError(message)})
 
 
+def _non_finite_path(value: Any, path: str) -> str | None:
+    """The path of the first NaN or infinite number (JSON has none; 1e400 parses as infinity)."""
+    stack = [(value, path)]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                return where
+        elif isinstance(item, dict):
+            stack.extend((v, f"{where}.{k}") for k, v in item.items())
+        elif isinstance(item, list):
+            stack.extend((v, f"{where}[{i}]") for i, v in enumerate(item))
+    return None
+
+
 def storable_object(name: str, value: dict[str, Any]) -> dict[str, Any]:
     """A free-form object that ClickHouse can keep as JSON text, at most MAX_PROPERTIES_BYTES."""
+    if (where := _non_finite_path(value, name)) is not None:
+        # orjson would store it as null, silently.
+        raise ValueError(f"{where} must be a finite number: NaN, Infinity and numbers beyond 1.8e308 are not JSON")
     try:
         size = len(orjson.dumps(value))
     except orjson.JSONEncodeError as exc:  # e.g. an integer beyond 64 bits: not storable

@@ -42,7 +42,8 @@ def _dump_logs(root: Path) -> None:
 @pytest.fixture(scope="session")
 def clickhouse(stack: LocalStack):
     client = clickhouse_connect.get_client(
-        host="127.0.0.1", port=stack.ports.clickhouse, database="journeyline", autogenerate_session_id=False
+        host="127.0.0.1", port=stack.ports.clickhouse, database="journeyline", autogenerate_session_id=False,
+        password=stack.clickhouse_password,
     )
     yield client
     client.close()

@@ -3,20 +3,25 @@
 The embedded server has no GRANTs, so a user with an allow-list (e.g. the BI user) may run only
 SELECT / WITH queries, and before one runs, ClickHouse itself is asked what it would read:
 
-* `EXPLAIN AST` (the parser, nothing evaluated) names every function called. Functions that read
-  outside the query's tables are refused: file(), dictGet*/dictHas..., joinGet*, ... The analyzer
-  folds e.g. file('/etc/passwd') into a constant, so only the AST still shows them.
+* `EXPLAIN AST` (the parser, nothing evaluated) decides first: every function called (those reading
+  outside the query's tables are refused: file(), dictGet*/dictHas..., joinGet*, ...), no table
+  function, and every name that can be a table (FROM, JOIN, the right side of `IN name`) on the
+  allow-list, or unqualified and naming no table (a WITH name). The analyzer evaluates scalar
+  subqueries while it explains, so nothing reaches it before this check passed: a refused query
+  runs no part of itself (tests/security/test_bi_user.py, the sleep oracles).
 * `EXPLAIN QUERY TREE` (the analyzer, with the request's database, settings and parameters)
-  names every table the query reads, in FROM, JOIN, IN, and scalar subqueries (folded constants
+  then names every table the query reads, in FROM, JOIN, IN, and scalar subqueries (folded constants
   keep their source query). Each must be on the allow-list or harmless (ALWAYS_READABLE). Views
   are not expanded there, so an allowed view may read tables that are not. Table functions
   (remote, file, url, view, merge, ...) are refused outright.
 
 The dumps are text: names are matched on every occurrence, and a crafted alias or literal can
 only add occurrences, which refuse more; it cannot hide the real node. Anything unexpected
-refuses (fails closed). The analyzer evaluates scalar subqueries while explaining, so its error
-messages may quote data: when it fails on a query with subqueries or tables off the list, the
-user gets a generic refusal instead of the engine's message.
+refuses (fails closed). When the analyzer fails on a query with subqueries or tables off the list,
+the user gets a generic refusal instead of the engine's message.
+
+For every user, `require_query` refuses any statement that calls a function, table function or
+engine reaching files, URLs, programs or other servers (EXTERNAL), from the statement's tokens.
 
 BI tools browse before they query (SHOW DATABASES, SHOW TABLES, DESCRIBE, EXISTS, system.tables
 and system.columns), and on a real server a user sees there only what it was granted. Here the
@@ -29,6 +34,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from .protocol import ClickHouseError, User
@@ -43,6 +49,24 @@ ALWAYS_READABLE = frozenset({
 DENIED_FUNCTIONS = frozenset({"file", "joinget", "joingetornull", "hascolumnintable", "catboostevaluate",
                               "getserversetting", "getmergetreesetting", "getmacro", "naivebayesclassifier"})
 DENIED_FUNCTION_PREFIXES = ("dict", "__")
+# `x IN name` reads the table `name` (a Set) when there is one.
+IN_FUNCTIONS = frozenset({"in", "notin", "globalin", "globalnotin", "nullin", "notnullin", "globalnullin",
+                          "globalnotnullin", "inignoreset", "notinignoreset"})
+# Lower-cased. Table functions, functions, table and database engines, dictionary sources and backup
+# destinations that reach files, URLs, programs or other servers: refused for every user, wherever they
+# appear before `(` (fails closed: a table of one of these names cannot be created with columns).
+EXTERNAL = frozenset({
+    "file", "filecluster", "url", "urlcluster", "remote", "remotesecure", "cluster", "clusterallreplicas",
+    "s3", "s3cluster", "gcs", "cosn", "oss", "hdfs", "hdfscluster", "azureblobstorage", "azureblobstoragecluster",
+    "mysql", "postgresql", "materializedpostgresql", "materializedmysql", "odbc", "jdbc", "mongodb", "redis",
+    "sqlite", "executable", "executablepool", "executable_pool", "http", "https", "disk", "filesystem",
+    "filelog", "distributed", "kafka", "rabbitmq", "nats", "hive", "externaldistributed", "s3queue",
+    "azurequeue", "iceberg", "icebergs3", "icebergazure", "icebergblob", "iceberghdfs", "icebergcluster",
+    "icebergs3cluster", "icebergazurecluster", "iceberghdfscluster", "deltalake", "deltalakecluster",
+    "deltalakes3", "deltalakeazure", "hudi", "hudicluster", "paimon", "paimons3", "paimonazure", "paimonhdfs",
+    "ytsaurus", "arrowflight", "arrowflightsql", "prometheusquery", "prometheusqueryrange",
+    "keepermap",
+})
 # Readable by restricted users because their handles filter them to the allow-list (session_settings).
 FILTERED_SYSTEM_TABLES = frozenset({"system.tables", "system.columns", "system.databases"})
 QUERY_KINDS = frozenset({"SELECT", "WITH"})
@@ -86,7 +110,11 @@ def session_settings(user: User) -> tuple[tuple[str, str], ...]:
 
 
 def require_query(user: User, statement: Statement) -> None:
-    """Before any data is read or written: restricted users may only run queries (and browse)."""
+    """Before any data is read or written: no user reaches files, URLs or other servers, and
+    restricted users may only run queries (and browse)."""
+    if reach := sorted(statement.calls & EXTERNAL):
+        raise _denied(f"{user.name}: Not enough privileges: {reach[0]}() reaches files, URLs, programs or other "
+                      "servers, which this server allows no user")
     if user.views is not None and (statement.insert_prefix is not None
                                    or statement.kind not in QUERY_KINDS | BROWSE_KINDS):
         raise _denied(f"{user.name}: Not enough privileges. This user may only run SELECT queries "
@@ -128,10 +156,7 @@ def check_reads(conn: Any, user: User, sql: bytes, statement: Statement, databas
         return _check_browse(user, ast, database, shown)
     if not ast.startswith("Select"):
         raise _denied(f"{user.name}: Not enough privileges: only plain SELECT queries can be checked")
-    for name in _AST_FUNCTION.findall(ast):
-        lower = name.lower()
-        if lower in DENIED_FUNCTIONS or lower.startswith(DENIED_FUNCTION_PREFIXES):
-            raise _denied(f"{user.name}: Not enough privileges to call {name}(); this user may read {shown}")
+    _check_syntax(conn, user, ast, database, allowed, shown)
 
     try:
         tree = _explain(conn, b"EXPLAIN QUERY TREE ", body, params)
@@ -149,6 +174,70 @@ def check_reads(conn: Any, user: User, sql: bytes, statement: Statement, databas
     for table in _TREE_TABLE.findall(tree):
         if table not in allowed:
             raise _denied(f"{user.name}: Not enough privileges to read {table}; this user may read {shown}")
+
+
+@dataclass
+class _Node:
+    label: str
+    parent: _Node | None
+    children: list[_Node] = field(default_factory=list)
+
+
+def _ast_nodes(ast: str) -> list[_Node]:
+    """The nodes of an EXPLAIN AST dump, whose indentation is its nesting."""
+    nodes: list[_Node] = []
+    stack: list[tuple[int, _Node]] = []
+    for line in ast.splitlines():
+        if not line.strip():
+            continue
+        depth = len(line) - len(line.lstrip(" "))
+        while stack and stack[-1][0] >= depth:
+            stack.pop()
+        node = _Node(line.strip(), stack[-1][1] if stack else None)
+        if node.parent is not None:
+            node.parent.children.append(node)
+        nodes.append(node)
+        stack.append((depth, node))
+    return nodes
+
+
+def _in_table(node: _Node) -> str | None:
+    """The name after IN when it is a bare name (which may be a table): `x IN name`."""
+    args = node.children[0].children if node.children and node.children[0].label.startswith("ExpressionList") else []
+    if len(args) >= 2 and args[1].label.startswith("Identifier "):
+        return args[1].label.split(" ", 2)[1]
+    return None
+
+
+def _check_syntax(conn: Any, user: User, ast: str, database: str, allowed: frozenset[str], shown: str) -> None:
+    """From the parse alone, before the analyzer (which evaluates scalar subqueries) sees the query:
+    no denied function, no table function, and every name that can be a table (FROM, JOIN, the
+    right side of IN) on the allow-list, or unqualified and no table at all (a WITH name)."""
+    for node in _ast_nodes(ast):
+        if not node.label.startswith(("Function ", "TableIdentifier ")):
+            continue
+        kind, name = node.label.split(" ", 2)[:2]
+        if kind == "TableIdentifier":
+            _check_table(conn, user, name, database, allowed, shown)
+            continue
+        lower = name.lower()
+        if lower in DENIED_FUNCTIONS or lower.startswith(DENIED_FUNCTION_PREFIXES):
+            raise _denied(f"{user.name}: Not enough privileges to call {name}(); this user may read {shown}")
+        if node.parent is not None and node.parent.label.startswith("TableExpression"):
+            raise _denied(f"{user.name}: Not enough privileges to use table function {name}(); "
+                          f"this user may read {shown}")
+        if lower in IN_FUNCTIONS and (table := _in_table(node)) is not None:
+            _check_table(conn, user, table, database, allowed, shown)
+
+
+def _check_table(conn: Any, user: User, name: str, database: str, allowed: frozenset[str], shown: str) -> None:
+    if (name if "." in name else f"{database}.{name}") in allowed:
+        return
+    if "." not in name:
+        quoted = ".".join("`" + part.replace("\\", "\\\\").replace("`", "\\`") + "`" for part in (database, name))
+        if _explain(conn, b"EXISTS TABLE ", quoted.encode(), {}).strip() == "0":
+            return  # a WITH name (or nothing): the analyzer resolves it, reading only what is checked here
+    raise _denied(f"{user.name}: Not enough privileges to read {name}; this user may read {shown}")
 
 
 def _symbols(sql: bytes) -> list[str]:

@@ -11,7 +11,7 @@ import hmac
 import json
 import re
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 import lz4.frame
@@ -37,7 +37,7 @@ except ImportError:
 CODES = {"SYNTAX_ERROR": 62, "UNKNOWN_SETTING": 115, "READONLY": 164, "AUTHENTICATION_FAILED": 516,
          "NOT_IMPLEMENTED": 48, "BAD_ARGUMENTS": 36, "UNKNOWN_FORMAT": 73, "CANNOT_DECOMPRESS": 271,
          "UNKNOWN_COMPRESSION_METHOD": 89, "INTO_OUTFILE_NOT_ALLOWED": 358, "STD_EXCEPTION": 1001,
-         "ACCESS_DENIED": 497}
+         "ACCESS_DENIED": 497, "QUERY_IS_TOO_LARGE": 393}
 
 # ClickHouse's exceptionCodeToHTTPStatus; everything else is 500.
 _STATUS_CODES = {
@@ -46,7 +46,7 @@ _STATUS_CODES = {
     400: (6, 8, 15, 25, 26, 27, 36, 37, 38, 41, 44, 53, 62, 72, 117, 123, 167, 168, 223, 321, 376, 427,
           441, 675, 676),
     404: (46, 47, 50, 56, 60, 63, 73, 78, 81, 115, 152, 336, 511),
-    408: (159,), 411: (381,), 413: (229,), 415: (779,), 501: (48,), 503: (76, 209, 439),
+    408: (159,), 411: (381,), 413: (229, 393), 415: (779,), 501: (48,), 503: (76, 209, 439),
 }
 STATUS_BY_CODE = {code: status for status, codes in _STATUS_CODES.items() for code in codes}
 # Authentication failures answer with the exception code itself as the status, as ClickHouse did.
@@ -170,6 +170,29 @@ def _decompressor_factory(encoding: str) -> Callable[[], object] | None:
     return None
 
 
+PIECE_BYTES = 1 << 20
+
+
+def _bounded(dec: object, data: bytes) -> Iterator[bytes]:
+    """Decompress `data` in output pieces of at most PIECE_BYTES (zlib's unconsumed_tail API, or
+    PEP 784 / lz4's needs_input one; the zstandard package has no bound)."""
+    if isinstance(dec, _ZLIB_DECOMPRESS):
+        out = dec.decompress(data, PIECE_BYTES)
+        yield out
+        while (dec.unconsumed_tail or len(out) == PIECE_BYTES) and not dec.eof:  # a full piece: maybe more
+            out = dec.decompress(dec.unconsumed_tail, PIECE_BYTES)
+            yield out
+    elif hasattr(dec, "needs_input"):
+        yield dec.decompress(data, max_length=PIECE_BYTES)  # type: ignore[attr-defined]
+        while not dec.eof and not dec.needs_input:  # type: ignore[attr-defined]
+            yield dec.decompress(b"", max_length=PIECE_BYTES)  # type: ignore[attr-defined]
+    else:
+        yield dec.decompress(data)  # type: ignore[attr-defined]
+
+
+_ZLIB_DECOMPRESS = type(zlib.decompressobj())
+
+
 class BodyDecoder:
     """Incremental Content-Encoding decoder; copes with concatenated frames/members, which is how
     clickhouse-connect sends lz4 and zstd inserts (one frame per block)."""
@@ -185,28 +208,29 @@ class BodyDecoder:
             raise ClickHouseError.of("UNKNOWN_COMPRESSION_METHOD",
                                      f"Unknown compression method '{self.encoding}' in Content-Encoding")
 
-    def feed(self, data: bytes) -> bytes:
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        """The decoded bytes of this chunk in pieces of at most PIECE_BYTES, so that the reader can
+        stop between pieces: a few KB of gzip inflate to hundreds of MB."""
         if self.encoding in ("", "identity", "none") or not data:
-            return data
+            if data:
+                yield data
+            return
         try:
             if self.encoding == "br":
-                return self._dec.process(data)  # type: ignore[union-attr]
+                yield self._dec.process(data)  # type: ignore[union-attr]  # brotli has no output bound
+                return
             if self.encoding == "deflate" and self._dec is None:
                 # HTTP "deflate" is zlib-wrapped, but raw deflate is common too: sniff the header.
                 zlib_header = len(data) > 1 and data[0] & 0x0F == 8 and (data[0] << 8 | data[1]) % 31 == 0
                 self._dec = zlib.decompressobj(wbits=15 if zlib_header else -15)
-            if self.encoding == "deflate":
-                return self._dec.decompress(data)  # type: ignore[union-attr]
-            out = []
             while data:
                 if self._dec is None:
                     self._dec = self._factory()  # type: ignore[misc]
-                out.append(self._dec.decompress(data))  # type: ignore[attr-defined]
+                yield from _bounded(self._dec, data)
                 self._pending = not self._dec.eof  # type: ignore[attr-defined]
-                if self._pending:
+                if self._pending or self.encoding == "deflate":
                     break
                 data, self._dec = self._dec.unused_data, None  # type: ignore[attr-defined]
-            return b"".join(out)
         except ClickHouseError:
             raise
         except Exception as ex:

@@ -55,6 +55,7 @@ STREAMABLE_FORMATS = frozenset(f.lower() for f in (
     "Native", "RowBinary", "TabSeparated", "TSV", "TabSeparatedRaw", "TSVRaw", "CSV", "JSONEachRow",
     "JSONCompactEachRow", "JSONStringsEachRow", "JSONCompactStringsEachRow", "JSONLines", "NDJSON"))
 MAX_STATEMENT_HEAD = 16 << 20  # give up looking for `INSERT ... FORMAT` data after this much
+DEFAULT_PRIORITY = "1"  # ClickHouse's `priority` of what does not ask for another (readonly=1 users cannot)
 TEXT = "text/plain; charset=UTF-8"
 OK_RESPONSE = "Ok.\n"
 NOT_FOUND = ("There is no handle {path}\n\nUse / or /ping for health checks.\nOr /replicas_status for more "
@@ -163,12 +164,14 @@ def _next_block(stream: Any) -> bytes | None:
 
 
 class _Body:
-    """The request body, decoded per Content-Encoding, as an async iterator that can be drained."""
+    """The request body, decoded per Content-Encoding, as an async iterator that can be drained.
+    Decoding stops past `limit` bytes (QUERY_IS_TOO_LARGE) until `limit` is lifted for insert data."""
 
-    def __init__(self, request: Request):
+    def __init__(self, request: Request, limit: int | None = MAX_STATEMENT_HEAD):
         self._raw = request.stream().__aiter__()
         self._decoder: BodyDecoder | None = None
         self._error: ClickHouseError | None = None
+        self.limit, self._decoded = limit, 0
         try:
             self._decoder = BodyDecoder(request.headers.get("content-encoding"))
         except ClickHouseError as ex:  # reported when the body is read, after authentication
@@ -178,8 +181,13 @@ class _Body:
         if self._decoder is None:
             raise self._error or ClickHouseError.of("CANNOT_DECOMPRESS", "No decoder")
         async for raw in self._raw:
-            if data := self._decoder.feed(raw):
-                yield data
+            for data in self._decoder.feed(raw):
+                self._decoded += len(data)
+                if self.limit is not None and self._decoded > self.limit:
+                    raise ClickHouseError.of("QUERY_IS_TOO_LARGE", f"Max query size exceeded: the query (the "
+                                             f"request body before any INSERT data) is over {self.limit} bytes")
+                if data:
+                    yield data
         self._decoder.finish()
 
     async def drain(self) -> None:
@@ -272,6 +280,9 @@ class EmbeddedClickHouse:
         else:  # the query parameter, a line break and the body make up the statement
             head, chunks = ((params["query"] + "\n").encode() if params.get("query") else b""), aiter(body)
         options = request_options(user, request.method, params, request.headers)
+        if options.readonly != 1:
+            # The services first: queries asking for a larger `priority` (the API's) pause while these run.
+            options.settings.setdefault("priority", DEFAULT_PRIORITY)
 
         # Read just enough of the body to tell `INSERT ... FORMAT X <data>` from a whole query.
         buf, final = bytearray(head), chunks is None
@@ -294,6 +305,7 @@ class EmbeddedClickHouse:
                 chunks = None
         require_query(user, statement)
         if statement.insert_prefix is not None:
+            body.limit = None  # insert data streams into chDB piece by piece, however large
             return await self._insert(statement, bytes(buf[statement.data_start:]), chunks, options, headers)
         if not statement.kind:
             raise ClickHouseError.of("SYNTAX_ERROR", "Empty query")

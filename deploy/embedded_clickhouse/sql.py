@@ -5,7 +5,7 @@ statements in one request, INTO OUTFILE and FROM INFILE."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .protocol import ClickHouseError
 
@@ -34,6 +34,7 @@ class Statement:
     insert_format: str | None = None
     data_start: int = 0
     session_state: bool = False    # SET / USE / temporary tables: state a pooled handle must not keep
+    calls: set[str] = field(default_factory=set)  # lower-cased names followed by `(`: functions, engines
 
     @property
     def returns_rows(self) -> bool:
@@ -70,7 +71,7 @@ def scan_statement(buf: bytes, final: bool = True) -> Statement:
     final buffer it rejects what ClickHouse's HTTP interface rejects: several statements, INTO
     OUTFILE and FROM INFILE."""
     st = Statement()
-    depth, prev, semicolon, table_next, inline = 0, "", False, False, False
+    depth, prev, semicolon, table_next, inline, name = 0, "", False, False, False, ""
     top: list[tuple[str, str, int]] = []  # (word, text, start) of top-level tokens, for the FORMAT clause
     for i, (kind, start, end, word) in enumerate(_tokens(buf, final)):
         text = buf[start:end].decode("utf-8", "replace")
@@ -86,6 +87,8 @@ def scan_statement(buf: bytes, final: bool = True) -> Statement:
             st.session_state = True
         if text == "(":
             depth += 1
+            if name:
+                st.calls.add(name)
         elif text == ")":
             depth -= 1
         elif text == ";" and depth == 0:
@@ -111,6 +114,8 @@ def scan_statement(buf: bytes, final: bool = True) -> Statement:
                         return st
         if depth == 0:
             top.append((word, text, start))
+        # `file(`, `` `file`( `` and `"file"(` call the same function.
+        name = text.lower() if kind == "word" else text[1:-1].lower() if kind == "str" and text[0] in "`\"" else ""
         prev = word if kind == "word" else text if kind == "other" else ""
     if not final:
         raise NeedMore

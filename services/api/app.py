@@ -16,24 +16,38 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio
+import anyio.to_thread
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import Error as ClickHouseError
 from clickhouse_connect.driver.exceptions import OperationalError
+from clickhouse_connect.driver.httputil import get_pool_manager
 from fastapi import APIRouter, Depends, FastAPI, Request, status
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from services.api.auth import require_read_token
+from services.api.auth import authenticate_before_body, require_read_token
 from services.api.deps import ClickHouseHolder
+from services.api.load import Busy, QueryGate, RequestLifetime, busy_response, kill_queries, limit_response, query_slot
 from services.api.routers import PAGES, ROUTERS, dashboard
 from services.api.settings import DEFAULT_READ_TOKEN, ApiSettings
 from services.common.clickhouse import connect_migrated
+from services.common.http_guard import BodyGuard, uvicorn_options, validation_error_response
 from services.common.logging import setup_logging
 from services.common.metrics import instrument_http, metrics_response, new_registry
 
 log = logging.getLogger(__name__)
-READY = {"status": "ready", "checks": {"clickhouse": "ok"}}
-UNAVAILABLE = {"status": "unavailable", "checks": {"clickhouse": "unavailable"}}
+READY = {"status": "ready", "checks": {"clickhouse": "ok", "query_slots": "ok"},
+         "queries": {"running": 1, "waiting": 0, "slots": 4}}
+UNAVAILABLE = {"status": "saturated", "checks": {"clickhouse": "ok", "query_slots": "saturated"},
+               "queries": {"running": 4, "waiting": 9, "slots": 4}}
+READY_TIMEOUT_S = 2.0
+
+
+def _select_one(holder: ClickHouseHolder) -> None:
+    holder.get().query("SELECT 1", settings={"max_execution_time": READY_TIMEOUT_S})
+
 
 DESCRIPTION = """\
 Insights over Journeyline's touchpoint event log, and the feedback loop (status changes are published as events).
@@ -48,7 +62,11 @@ V1_ERRORS: dict[int | str, dict[str, Any]] = {
     # FastAPI's own answer to a request body it cannot decode (not UTF-8); bad JSON or values get 422.
     400: {"description": "The request body is not UTF-8 text"},
     401: {"description": "No read token, or not a valid one"},
-    503: {"description": "ClickHouse (or the key store) is unavailable; retry"},
+    408: {"description": "The request body did not arrive in time (HTTP_BODY_TIMEOUT_S)"},
+    413: {"description": "The request body is larger than API_MAX_BODY_BYTES"},
+    429: {"description": "This token already runs API_QUERIES_PER_TOKEN queries; see Retry-After"},
+    503: {"description": "ClickHouse (or the key store) is unavailable, every query slot is busy, or the request "
+                         "hit its deadline or time limit; see Retry-After"},
 }
 
 
@@ -59,7 +77,10 @@ def create_app(
     a chDB-backed one), else from `connect_migrated(settings)`; it is created in lifespan and
     closed at shutdown."""
     settings = settings or ApiSettings()
-    factory = client_factory or (lambda: connect_migrated(settings))
+    # A request ends by its deadline; the client's read timeout only backs that up.
+    factory = client_factory or (lambda: connect_migrated(
+        settings, send_receive_timeout=settings.api_request_deadline_s + 10,
+        pool_mgr=get_pool_manager(maxsize=2 * settings.api_queries_max + 4)))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -85,10 +106,16 @@ def create_app(
     app.state.settings = settings
     app.state.read_tokens = tuple(t.encode() for t in settings.read_token_list)
     app.state.clickhouse = ClickHouseHolder(factory)
+    app.state.query_gate = QueryGate(settings.api_queries_max, settings.api_queries_per_token,
+                                     settings.api_query_wait_s, settings.api_retry_after_s)
     registry = new_registry()
     instrument_http(app, registry)
+    app.add_middleware(RequestLifetime, settings=settings, kill=kill_queries(app.state.clickhouse))
+    app.add_middleware(BodyGuard, timeout_s=settings.http_body_timeout_s, max_bytes=settings.api_max_body_bytes,
+                       prefix="/v1/", authenticate=authenticate_before_body)
 
-    v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_read_token)], responses=V1_ERRORS)
+    v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_read_token), Depends(query_slot)],
+                   responses=V1_ERRORS)
     for router in ROUTERS:
         v1.include_router(router)
     app.include_router(v1)
@@ -103,29 +130,49 @@ def create_app(
     @app.get(
         "/readyz",
         tags=["health"],
-        summary="Readiness: ClickHouse answers",
+        summary="Readiness: ClickHouse answers and a query slot is free",
         responses={
             200: {"content": {"application/json": {"example": READY}}},
             503: {"content": {"application/json": {"example": UNAVAILABLE}}},
         },
     )
-    def readyz(request: Request) -> JSONResponse:
-        try:
-            request.app.state.clickhouse.get().query("SELECT 1")
-        except Exception as exc:
-            log.warning("readyz: ClickHouse check failed: %s", exc)
-            return JSONResponse(UNAVAILABLE, status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
-        return JSONResponse(READY)
+    async def readyz(request: Request) -> JSONResponse:
+        gate: QueryGate = request.app.state.query_gate
+        queries = {"running": gate.running, "waiting": gate.waiting, "slots": gate.total}
+        saturated = gate.running >= gate.total
+        clickhouse = "unavailable"
+        with anyio.move_on_after(READY_TIMEOUT_S):
+            try:
+                await anyio.to_thread.run_sync(_select_one, request.app.state.clickhouse, abandon_on_cancel=True)
+                clickhouse = "ok"
+            except Exception as exc:
+                log.warning("readyz: ClickHouse check failed: %s", exc)
+        ready = clickhouse == "ok" and not saturated
+        body = {"status": "ready" if ready else "saturated" if clickhouse == "ok" else "unavailable",
+                "checks": {"clickhouse": clickhouse, "query_slots": "saturated" if saturated else "ok"},
+                "queries": queries}
+        return JSONResponse(body, status_code=200 if ready else status.HTTP_503_SERVICE_UNAVAILABLE)
 
     @app.get("/metrics", tags=["health"], summary="Prometheus metrics", include_in_schema=False)
     async def prometheus_metrics():
         return metrics_response(registry)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return validation_error_response(exc)
+
+    @app.exception_handler(Busy)
+    async def _busy(request: Request, exc: Busy) -> JSONResponse:
+        return busy_response(exc)
 
     @app.exception_handler(ClickHouseError)
     async def _clickhouse_error(request: Request, exc: ClickHouseError) -> JSONResponse:
         if isinstance(exc, OperationalError):
             log.warning("ClickHouse unavailable: %s", exc)
             return JSONResponse({"detail": "ClickHouse unavailable"}, status_code=503)
+        if (limited := limit_response(str(exc), settings.api_retry_after_s)) is not None:
+            log.warning("query limit hit on %s: %s", request.url.path, limited.body.decode())
+            return limited
         log.error("ClickHouse query failed on %s: %s", request.url.path, exc)
         return JSONResponse({"detail": "Query failed"}, status_code=500)
 
@@ -140,7 +187,7 @@ def main() -> None:
     setup_logging("api", settings)
     # log_config=None: uvicorn's loggers go through the root handler set up above.
     uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port,
-                log_level=settings.api_log_level, log_config=None)
+                log_level=settings.api_log_level, log_config=None, **uvicorn_options(settings))
 
 
 _app: FastAPI | None = None

@@ -9,6 +9,8 @@ import hmac
 import threading
 
 from fastapi import Depends, FastAPI, HTTPException, Request, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.common.access_keys import AccessKeyStore, KeyStoreUnavailable
@@ -18,6 +20,7 @@ from services.common.access_keys import AccessKeyStore, KeyStoreUnavailable
 _bearer = HTTPBearer(auto_error=False, description="A read token: one of READ_TOKENS, or from `journeyline keys`")
 _store_lock = threading.Lock()
 RETRY_AFTER_S = 5
+_CHECKED = "_read_token_checked"  # request state: the token was checked before the body was read
 
 
 def token_matches(candidate: str, tokens: tuple[bytes, ...]) -> bool:
@@ -39,20 +42,18 @@ def key_store(app: FastAPI) -> AccessKeyStore:
         return store
 
 
-def require_read_token(
-    request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)
-) -> None:
-    # Sync on purpose: FastAPI runs it in a worker thread, so a store lookup never blocks the loop.
+def check_read_token(app: FastAPI, credentials: HTTPAuthorizationCredentials | None) -> None:
+    """Raise 401 (or 503: key store down) unless the credentials carry a valid read token."""
     if credentials is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             detail="Missing bearer token: send Authorization: Bearer <read token>",
             headers={"WWW-Authenticate": 'Bearer realm="journeyline"'},
         )
-    if token_matches(credentials.credentials, request.app.state.read_tokens):
+    if token_matches(credentials.credentials, app.state.read_tokens):
         return
     try:
-        key = key_store(request.app).lookup(credentials.credentials, "read")
+        key = key_store(app).lookup(credentials.credentials, "read")
     except KeyStoreUnavailable:
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE,
@@ -65,3 +66,22 @@ def require_read_token(
             detail="Invalid bearer token",
             headers={"WWW-Authenticate": 'Bearer realm="journeyline", error="invalid_token"'},
         )
+
+
+def require_read_token(
+    request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)
+) -> None:
+    # Sync on purpose: FastAPI runs it in a worker thread, so a store lookup never blocks the loop.
+    if request.scope.get("state", {}).get(_CHECKED):
+        return  # authenticate_before_body() let this request through already
+    check_read_token(request.app, credentials)
+
+
+async def authenticate_before_body(request: Request) -> Response | None:
+    """For BodyGuard: the refusal of a request without a valid read token, before its body is read."""
+    try:
+        await run_in_threadpool(check_read_token, request.app, await _bearer(request))
+    except HTTPException as exc:
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+    request.scope.setdefault("state", {})[_CHECKED] = True
+    return None

@@ -2,7 +2,7 @@
 prometheus-fastapi-instrumentator for the HTTP request metrics).
 
 Each app has its own registry (tests build several apps in one process). Requests are labelled
-by route template (`handler="/v1/customers/{customer_id}/journey"`), never by the request's
+by route template (`handler="/v1/customers/{customer_id:path}/journey"`), never by the request's
 path, so /metrics shows no customer id; paths no route matches count as handler="none".
 """
 from __future__ import annotations

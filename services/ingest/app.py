@@ -20,7 +20,6 @@ from typing import Annotated, NamedTuple, TypeVar
 import orjson
 from fastapi import Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBasic, HTTPBasicCredentials, HTTPBearer
@@ -32,6 +31,7 @@ from schemas.identity import Identify
 from services.common.access_keys import AccessKeyStore, KeyStoreUnavailable, lazy_client
 from services.common.clickhouse import connect
 from services.common.gc_tuning import tune_for_service
+from services.common.http_guard import BodyGuard, uvicorn_options, validation_error_response
 from services.common.logging import setup_logging
 from services.common.metrics import instrument_http, metrics_response
 from services.ingest.metrics import IngestMetrics
@@ -104,6 +104,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
     )
     app.state.producer = producer
     instrument_http(app, metrics.registry)
+    app.add_middleware(BodyGuard, timeout_s=settings.http_body_timeout_s)
 
     def store_caller(secret: str) -> Caller:
         try:
@@ -191,7 +192,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         metrics.refused.labels("validation").inc()
-        return await request_validation_exception_handler(request, exc)
+        return validation_error_response(exc)
 
     @app.post(
         "/v1/events",
@@ -352,7 +353,7 @@ def main() -> None:
     tune_for_service()
     # log_config=None: uvicorn's loggers go through the root handler set up above.
     uvicorn.run(app, host=settings.ingest_host, port=settings.ingest_port,
-                log_level=settings.log_level.lower(), log_config=None)
+                log_level=settings.log_level.lower(), log_config=None, **uvicorn_options(settings))
 
 
 if __name__ == "__main__":

@@ -4,10 +4,11 @@ from __future__ import annotations
 from pydantic import Field
 
 from schemas.events import MAX_BATCH_EVENTS, Channel
+from services.common.http_guard import HttpLimitSettings
 from services.common.settings import ClickHouseSettings, KafkaSettings, LoggingSettings
 
 
-class IngestSettings(KafkaSettings, ClickHouseSettings, LoggingSettings):
+class IngestSettings(KafkaSettings, ClickHouseSettings, LoggingSettings, HttpLimitSettings):
     ingest_host: str = "127.0.0.1"
     ingest_port: int = 8080
     write_keys: str = Field(

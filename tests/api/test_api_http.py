@@ -138,7 +138,9 @@ def test_readyz_503_when_clickhouse_is_unreachable_while_alive():
         assert client.get("/healthz").json() == {"status": "ok"}  # liveness: the process answers
         response = client.get("/readyz")
         assert response.status_code == 503
-        assert response.json() == {"status": "unavailable", "checks": {"clickhouse": "unavailable"}}
+        assert response.json() == {"status": "unavailable",
+                                   "checks": {"clickhouse": "unavailable", "query_slots": "ok"},
+                                   "queries": {"running": 0, "waiting": 0, "slots": 4}}
         response = client.get(FUNNEL)
         assert response.status_code == 503
         assert response.json() == {"detail": "ClickHouse unavailable"}

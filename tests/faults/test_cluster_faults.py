@@ -58,7 +58,7 @@ def touchpoint_leaders(stack: LocalStack) -> list[int] | None:
 
 def landed(stack: LocalStack, prefix: str) -> int:
     ch = clickhouse_connect.get_client(host="127.0.0.1", port=stack.ports.clickhouse, database="journeyline",
-                                       autogenerate_session_id=False)
+                                       autogenerate_session_id=False, password=stack.clickhouse_password)
     try:
         return ch.query("SELECT uniqExact(event_id) FROM events WHERE customer_id LIKE {p:String}",
                         parameters={"p": f"{prefix}-cust-%"}).result_rows[0][0]

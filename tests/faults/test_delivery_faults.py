@@ -104,7 +104,7 @@ class Poster(threading.Thread):
 
 def assert_exactly_once(stack: LocalStack, events: list[dict], prefix: str) -> None:
     ch = clickhouse_connect.get_client(host="127.0.0.1", port=stack.ports.clickhouse, database="journeyline",
-                                       autogenerate_session_id=False)
+                                       autogenerate_session_id=False, password=stack.clickhouse_password)
     like = {"p": f"{prefix}-cust-%"}
     unique = {e["event_id"]: e for e in events}
     wait_for(lambda: ch.query("SELECT uniqExact(event_id) FROM events WHERE customer_id LIKE {p:String}",

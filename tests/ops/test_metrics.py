@@ -62,7 +62,7 @@ def test_ingest_counts_accepted_refused_and_dead_lettered(stack, ingest):
 
 def test_api_times_queries_by_route_and_shows_no_customer_data(stack, api):
     secret = "ops-api-private-customer-7f3a"
-    journey = {"method": "GET", "handler": "/v1/customers/{customer_id}/journey"}
+    journey = {"method": "GET", "handler": "/v1/customers/{customer_id:path}/journey"}
     funnel = {"method": "GET", "handler": "/v1/funnels/stages"}
     before = scrape(stack.api_url)
     assert api.get(f"/v1/customers/{secret}/journey").status_code == 404

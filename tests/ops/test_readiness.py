@@ -36,7 +36,8 @@ def test_readiness_follows_clickhouse_then_the_broker(own_stack):
     wait_for(lambda: status(f"{s.api_url}/readyz") == 503, 30, "api not ready")
     wait_for(lambda: status(f"{s.processors_url}/readyz") == 503, 30, "processors not ready")
     assert httpx.get(f"{s.api_url}/readyz", timeout=15).json() == {
-        "status": "unavailable", "checks": {"clickhouse": "unavailable"}}
+        "status": "unavailable", "checks": {"clickhouse": "unavailable", "query_slots": "ok"},
+        "queries": {"running": 0, "waiting": 0, "slots": 4}}
     body = httpx.get(f"{s.processors_url}/readyz", timeout=15).json()
     assert body["checks"] == {"worker": "ok", "clickhouse": "unavailable"}
     # Ingest still takes events for its WRITE_KEYS without the key store: ready, and says so.

@@ -170,7 +170,7 @@ def event(n: int, nps: int | None, customer: str = "fb-loop-alert-a") -> dict:
 def test_alerts_reach_the_topic_and_the_webhook_within_seconds(alert_stack):
     stack, receiver = alert_stack
     ch = clickhouse_connect.get_client(host="127.0.0.1", port=stack.ports.clickhouse, database="journeyline",
-                                       autogenerate_session_id=False)
+                                       autogenerate_session_id=False, password=stack.clickhouse_password)
     post(stack, [event(0, None)])  # warm-up: the processors own their partitions once it is written
     wait_for(lambda: ch.query("SELECT count() FROM events WHERE event_id = 'fb-loop-alert-0'").result_rows[0][0],
              timeout_s=90, what="warm-up event")

@@ -12,7 +12,7 @@ def test_migrate_twice_applies_nothing_the_second_time(stack, clickhouse):
     clickhouse.command(f"DROP DATABASE IF EXISTS {DATABASE}")
     create_database(clickhouse, DATABASE)
     client = clickhouse_connect.get_client(host="127.0.0.1", port=stack.ports.clickhouse, database=DATABASE,
-                                           autogenerate_session_id=False)
+                                           autogenerate_session_id=False, password=stack.clickhouse_password)
     try:
         versions = [m.version for m in load_migrations()]
         assert versions and migrate(client) == versions
@@ -37,7 +37,7 @@ def test_key_hash_of_events_written_before_0008(stack, clickhouse, monkeypatch):
     clickhouse.command(f"DROP DATABASE IF EXISTS {database}")
     create_database(clickhouse, database)
     client = clickhouse_connect.get_client(host="127.0.0.1", port=stack.ports.clickhouse, database=database,
-                                           autogenerate_session_id=False)
+                                           autogenerate_session_id=False, password=stack.clickhouse_password)
     try:
         every = load_migrations()
         monkeypatch.setattr("schemas.clickhouse.migrate.load_migrations", lambda: [m for m in every if m.version < 8])

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_cli(stack: LocalStack, *args: str, clickhouse_url: str | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "CLICKHOUSE_URL": clickhouse_url or stack.clickhouse_url}
+    env = {**os.environ, **stack.clickhouse_env(), **({"CLICKHOUSE_URL": clickhouse_url} if clickhouse_url else {})}
     return subprocess.run([sys.executable, "-m", "services.cli", *args], env=env, cwd=ROOT,
                           capture_output=True, text=True, timeout=60)
 

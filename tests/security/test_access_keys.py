@@ -142,7 +142,7 @@ def test_clickhouse_unreachable_env_keys_work_store_keys_get_503(stack, create_k
         assert response.status_code == 503 and int(response.headers["retry-after"]) > 0
         assert "key store" in response.json()["detail"]
         assert send("not-a-key").status_code == 401  # not shaped like a store key: no lookup needed
-    up = IngestSettings(**settings, clickhouse_url=stack.clickhouse_url)
+    up = IngestSettings(**settings, clickhouse_url=stack.clickhouse_url, clickhouse_password=stack.clickhouse_password)
     with TestClient(create_app(up)) as client:
         response = client.post("/v1/events", json={"events": [event("sec-up-1")]},
                                headers={"Authorization": f"Bearer {key['secret']}"})

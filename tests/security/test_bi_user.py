@@ -3,6 +3,7 @@ it reads the documented views and nothing else, by any route, and cannot change 
 from __future__ import annotations
 
 import os
+import time
 from datetime import date
 
 import clickhouse_connect
@@ -220,3 +221,46 @@ def test_bi_user_sql_for_real_clickhouse_grants_only_the_views(clickhouse):
     assert grants == sorted(f"GRANT SELECT ON journeyline.{view} TO bi" for view in BI_VIEWS)
     assert any(s.startswith("CREATE USER IF NOT EXISTS bi ") for s in formatted)
     assert any("readonly = 1" in s for s in formatted) and "REVOKE ALL ON *.* FROM bi" in formatted
+
+
+# Each would sleep 1 s if any part of it ran while being checked: refused at once means nothing ran.
+SLEEP_ORACLES = [
+    "SELECT (SELECT sleep(if((SELECT count() FROM journeyline.events) > 0, 1, 1)))",
+    "SELECT (SELECT sleep(if((SELECT count() FROM events) > 0, 1, 1)))",
+    "SELECT (SELECT sleep(if((SELECT any(substring(hash, 1, 1)) FROM access_keys) = 'a', 1, 1)))",
+    "SELECT 1 FROM bi_events WHERE (SELECT sleep(if((SELECT count() FROM access_keys) > 0, 1, 1))) = 0",
+    "WITH (SELECT sleep(if((SELECT count() FROM journeyline.events) > 0, 1, 1))) AS s SELECT s",
+    "WITH k AS (SELECT count() AS c FROM access_keys) SELECT (SELECT sleep(if((SELECT c FROM k) > 0, 1, 1)))",
+    "SELECT (SELECT 1 FROM (WITH events AS (SELECT 1) SELECT 1)), "
+    "(SELECT sleep(if((SELECT count() FROM events) > 0, 1, 1)))",
+    "SELECT (SELECT sleep(if('x' IN journeyline.access_keys, 1, 1)))",
+    "SELECT (SELECT sleep(if('x' GLOBAL NOT IN access_keys, 1, 1)))",
+    "SELECT (SELECT sleep(1) FROM journeys LIMIT 1)",
+    "SELECT (SELECT sleep(1)) FROM bi_events JOIN access_keys ON 1 = 1",
+    "SELECT (SELECT sleep(1)), * FROM numbers(1)",
+    "SELECT (SELECT sleep(1)), * FROM remote('127.0.0.1', journeyline.access_keys)",
+    "SELECT (SELECT sleep(1)), dictGet('journeyline.identity_links', 'customer_id', 'x')",
+    "SELECT (SELECT sleep(if((SELECT count() FROM `journeyline`.`events`) > 0, 1, 1)))",
+]
+
+
+@pytest.mark.parametrize("sql", SLEEP_ORACLES)
+def test_refused_queries_run_no_part_of_themselves(stack, seeded, sql):
+    started = time.monotonic()
+    response = raw(stack, sql)
+    elapsed = time.monotonic() - started
+    assert response.status_code == 403, response.text
+    assert response.headers["x-clickhouse-exception-code"] == "497"
+    assert elapsed < 0.8, f"refused after {elapsed:.2f} s: the check evaluated part of the query"
+
+
+@pytest.mark.parametrize("sql", [
+    "WITH x AS (SELECT customer_id FROM bi_journeys) SELECT count() > 0 FROM x",
+    "SELECT count() > 0 FROM (SELECT * FROM bi_events) AS virtual_table",
+    "SELECT (SELECT count() FROM bi_events) > 0",
+    "SELECT count() > 0 FROM bi_events WHERE customer_id IN (SELECT customer_id FROM bi_journeys)",
+    "WITH ['sec-bi-cust-1'] AS wanted SELECT count() > 0 FROM bi_events WHERE has(wanted, customer_id)",
+    "SELECT count() > 0 FROM bi_events AS e JOIN bi_journeys AS j USING customer_id",
+])
+def test_bi_still_runs_subqueries_and_with_on_the_views(bi, seeded, sql):
+    assert bi.query(sql).result_rows == [(1,)]

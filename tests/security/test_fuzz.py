@@ -38,6 +38,7 @@ def on_stack(settings_class, stack: LocalStack, **values):
     topics = {name: f"journeyline.fuzz.{name.removeprefix('topic_')}" for name, field in
               settings_class.model_fields.items() if name.startswith("topic_") and field.annotation is str}
     return settings_class(kafka_bootstrap_servers=stack.bootstrap_servers, clickhouse_url=stack.clickhouse_url,
+                          clickhouse_password=stack.clickhouse_password,
                           topic_partitions=1, **topics, **values)
 
 

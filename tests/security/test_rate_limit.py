@@ -72,6 +72,7 @@ def test_ingest_answers_429_with_retry_after_per_key(stack, create_key):
     store_key = create_key("write", "rate-limited")["secret"]
     settings = IngestSettings(
         kafka_bootstrap_servers=stack.bootstrap_servers, clickhouse_url=stack.clickhouse_url,
+        clickhouse_password=stack.clickhouse_password,
         topic_touchpoints=PRIVATE_TOPIC, topic_partitions=1, write_keys="env-a=a,env-b=b",
         rate_limit_events_per_s=2, rate_limit_burst=MAX_BATCH_EVENTS,
     )

@@ -24,6 +24,7 @@ from clickhouse_connect.driver.query import QueryResult
 from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, Field, ValidationInfo, field_validator
 
 from schemas.events import STAGES
+from services.api.load import query_settings
 
 # The event tables store `stage` as Enum8('awareness' = 1, ..., 'advocacy' = 6), in the
 # canonical order of schemas.events.STAGES, so `toUInt8(stage)` is the 1-based step number
@@ -123,10 +124,7 @@ class QueryRunner(ABC, Generic[Q, R]):
 
     def select(self, sql: str, parameters: dict[str, Any]) -> QueryResult:
         """Run a SELECT whose values are all `{name:Type}` parameters."""
-        settings: dict[str, Any] = {}
-        if self.timeout_seconds:
-            settings["max_execution_time"] = self.timeout_seconds
-        return self.client.query(sql, parameters=parameters, settings=settings)
+        return self.client.query(sql, parameters=parameters, settings=query_settings(self.timeout_seconds))
 
     @abstractmethod
     def run(self) -> R: ...

@@ -13,7 +13,7 @@ router = APIRouter(prefix="/customers", tags=["customers"])
 
 
 @router.get(
-    "/{customer_id}/journey",
+    "/{customer_id:path}/journey",
     response_model=JourneyResponse,
     summary="Customer journey",
     responses={404: {"description": "No event of this customer", "content": {"application/json": {

@@ -61,13 +61,14 @@ def warn_if_not_vendored() -> None:
 router = APIRouter(tags=["dashboard"], include_in_schema=False)
 
 
+# async: served on the event loop, never behind queries holding the worker threads.
 @router.get("/dashboard", response_class=HTMLResponse)
-def dashboard() -> HTMLResponse:
+async def dashboard() -> HTMLResponse:
     return HTMLResponse(PAGE, headers=SECURITY_HEADERS)
 
 
 @router.get("/dashboard/assets/{name}")
-def asset(name: str) -> FileResponse:
+async def asset(name: str) -> FileResponse:
     path, media_type = ASSETS.get(name, (None, ""))
     if path is None:
         raise HTTPException(404, detail=f"No dashboard asset named {name!r}")

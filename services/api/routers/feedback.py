@@ -105,7 +105,7 @@ def feedback_summary(
 
 
 @router.post(
-    "/feedback/{event_id}/status",
+    "/feedback/{event_id:path}/status",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=Accepted,
     summary="Change a feedback item's status",
@@ -141,7 +141,7 @@ async def change_status(
 
 
 @router.get(
-    "/feedback/{event_id}/history",
+    "/feedback/{event_id:path}/history",
     response_model=FeedbackHistory,
     summary="A feedback item's status changes",
     responses={404: {"description": "No feedback item with this event_id"}},

@@ -26,7 +26,7 @@ def _not_found(customer_id: str) -> HTTPException:
     return HTTPException(status.HTTP_404_NOT_FOUND, detail=f"Customer {customer_id!r} has no events")
 
 
-@router.get("/{customer_id}/profile", response_model=ProfileResponse, summary="Customer profile",
+@router.get("/{customer_id:path}/profile", response_model=ProfileResponse, summary="Customer profile",
             responses=NOT_FOUND)
 def customer_profile(
     customer_id: CustomerId,
@@ -43,7 +43,7 @@ def customer_profile(
     return profile
 
 
-@router.get("/{customer_id}/recommendations", response_model=RecommendationsResponse,
+@router.get("/{customer_id:path}/recommendations", response_model=RecommendationsResponse,
             summary="Item recommendations", responses=NOT_FOUND)
 def customer_recommendations(
     customer_id: CustomerId,

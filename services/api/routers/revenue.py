@@ -33,7 +33,7 @@ def revenue(
 
 
 @router.get(
-    "/customers/{customer_id}/value",
+    "/customers/{customer_id:path}/value",
     response_model=CustomerValueResponse,
     summary="Customer lifetime value",
     tags=["customers"],

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from services.api.load import query_settings
 from services.api.queries.base import Q, QueryRunner, R, epoch_ms_ceil, format_ms
 from services.api.queries.custom_funnel import views
 from services.api.queries.custom_funnel.filters import FilterSql, one_step_per_event
@@ -50,9 +51,7 @@ def build_paths(q: FunnelDefinition, breakdown: str | None = None, customer_filt
 
 class _FunnelRunner(QueryRunner[Q, R]):
     def _select(self, sql: str, params: dict[str, Any]) -> list[tuple]:
-        settings: dict[str, Any] = dict(SETTINGS)
-        if self.timeout_seconds:
-            settings["max_execution_time"] = self.timeout_seconds
+        settings: dict[str, Any] = {**SETTINGS, **query_settings(self.timeout_seconds)}
         return self.client.query(sql, parameters=params, settings=settings).result_rows
 
 
