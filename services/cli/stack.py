@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -15,9 +17,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _up(args: argparse.Namespace) -> int:
-    from deploy.up import main
-
-    return main(args.rest)
+    # The stack runner lives in deploy/, which services never import: it runs as its own program.
+    os.execv(sys.executable, [sys.executable, "-m", "deploy.up", *args.rest])
+    return 0  # not reached
 
 
 def _load(args: argparse.Namespace) -> int:

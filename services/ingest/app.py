@@ -25,7 +25,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBasic, HTTPBasicCredentials, HTTPBearer
 from pydantic import BaseModel, ValidationError
 
-from deploy.topics import ensure_topics
+from services.common.topics import ensure_topics
 from schemas.events import EventBatch, validation_context
 from schemas.identity import Identify
 from services.common.access_keys import AccessKeyStore, KeyStoreUnavailable, lazy_client

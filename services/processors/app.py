@@ -21,7 +21,7 @@ app = App(
     producer_acks=-1,
     web_port=settings.web_port,
     web_host="127.0.0.1",
-    # Topics come from the plan in deploy/topics.py; never auto-create them here.
+    # Topics come from the plan in services/common/topics.py; never auto-create them here.
     topic_allow_declare=True,
 )
 

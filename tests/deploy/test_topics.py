@@ -8,7 +8,7 @@ from pathlib import Path
 
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 
-from deploy.topics import partition_count, plan_table, topic_plan
+from services.common.topics import partition_count, plan_table, topic_plan
 from services.common.settings import KafkaSettings
 
 ROOT = Path(__file__).resolve().parents[2]
