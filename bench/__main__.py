@@ -47,7 +47,8 @@ def main() -> int:
                                              profile=profile)
                 if "pipeline" in sections:
                     pipeline.run(report, stack, seconds=20 if args.quick else 180,
-                                 fresh_seconds=10 if args.quick else 60, profile=profile)
+                                 fresh_seconds=10 if args.quick else 60,
+                                 storm_window_s=8 if args.quick else 30, profile=profile)
             except Exception:
                 dump_logs(stack)
                 raise

@@ -209,13 +209,14 @@ def _non_finite_path(value: Any, path: str) -> str | None:
 
 def storable_object(name: str, value: dict[str, Any]) -> dict[str, Any]:
     """A free-form object that ClickHouse can keep as JSON text, at most MAX_PROPERTIES_BYTES."""
-    if (where := _non_finite_path(value, name)) is not None:
-        # orjson would store it as null, silently.
-        raise ValueError(f"{where} must be a finite number: NaN, Infinity and numbers beyond 1.8e308 are not JSON")
     try:
-        size = len(orjson.dumps(value))
+        stored = orjson.dumps(value)
     except orjson.JSONEncodeError as exc:  # e.g. an integer beyond 64 bits: not storable
         raise ValueError(f"{name} cannot be stored as JSON: {exc}") from None
+    # orjson writes NaN and infinities as null, silently; only then is the walk worth its cost.
+    if b"null" in stored and (where := _non_finite_path(value, name)) is not None:
+        raise ValueError(f"{where} must be a finite number: NaN, Infinity and numbers beyond 1.8e308 are not JSON")
+    size = len(stored)
     if size > MAX_PROPERTIES_BYTES:
         raise ValueError(f"{name} is {size} bytes as JSON; the limit is {MAX_PROPERTIES_BYTES}")
     return value

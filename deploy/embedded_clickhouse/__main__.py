@@ -23,6 +23,8 @@ from types import FrameType
 
 import uvicorn
 
+from services.common.http_guard import header_timeout_protocol
+
 from .protocol import User
 
 log = logging.getLogger("embedded_clickhouse")
@@ -50,6 +52,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timezone", default=env.get("EMBEDDED_CLICKHOUSE_TIMEZONE", "UTC"),
                         help="server time zone (default UTC)")
     parser.add_argument("--display-name", default=None, help="X-ClickHouse-Server-Display-Name (default: hostname)")
+    parser.add_argument("--receive-timeout", type=float, metavar="SECONDS",
+                        default=float(env.get("EMBEDDED_CLICKHOUSE_RECEIVE_TIMEOUT_S", "30")),
+                        help="a request's headers must arrive within this time, and each piece of its body "
+                             "(ClickHouse's http_receive_timeout; default 30)")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     args = parser.parse_args(argv)
     if not args.path:
@@ -71,10 +77,12 @@ def main(argv: list[str] | None = None) -> int:
 
     path = os.path.abspath(args.path)
     os.makedirs(path, exist_ok=True)
-    server_app = EmbeddedClickHouse(path, users or None, display_name=args.display_name)
+    server_app = EmbeddedClickHouse(path, users or None, display_name=args.display_name,
+                                    receive_timeout_s=args.receive_timeout)
     try:
         config = uvicorn.Config(server_app.app, host=args.host, port=args.port, log_config=None, access_log=False,
-                                lifespan="on", server_header=False, timeout_keep_alive=30, timeout_graceful_shutdown=10)
+                                lifespan="on", server_header=False, timeout_keep_alive=30, timeout_graceful_shutdown=10,
+                                http=header_timeout_protocol(args.receive_timeout))
         server = _Server(config)
         sock = config.bind_socket()
         host, port = sock.getsockname()[:2]

@@ -167,8 +167,9 @@ class _Body:
     """The request body, decoded per Content-Encoding, as an async iterator that can be drained.
     Decoding stops past `limit` bytes (QUERY_IS_TOO_LARGE) until `limit` is lifted for insert data."""
 
-    def __init__(self, request: Request, limit: int | None = MAX_STATEMENT_HEAD):
+    def __init__(self, request: Request, receive_timeout_s: float, limit: int | None = MAX_STATEMENT_HEAD):
         self._raw = request.stream().__aiter__()
+        self.receive_timeout_s, self._timed_out = receive_timeout_s, False
         self._decoder: BodyDecoder | None = None
         self._error: ClickHouseError | None = None
         self.limit, self._decoded = limit, 0
@@ -180,7 +181,7 @@ class _Body:
     async def __aiter__(self) -> AsyncIterator[bytes]:
         if self._decoder is None:
             raise self._error or ClickHouseError.of("CANNOT_DECOMPRESS", "No decoder")
-        async for raw in self._raw:
+        while (raw := await self._receive()) is not None:
             for data in self._decoder.feed(raw):
                 self._decoded += len(data)
                 if self.limit is not None and self._decoded > self.limit:
@@ -190,17 +191,33 @@ class _Body:
                     yield data
         self._decoder.finish()
 
+    async def _receive(self) -> bytes | None:
+        """The next piece of the body; like ClickHouse's http_receive_timeout, a client that sends
+        nothing for that long is answered SOCKET_TIMEOUT instead of holding a connection and a slot."""
+        try:
+            with anyio.fail_after(self.receive_timeout_s):
+                return await self._raw.__anext__()
+        except StopAsyncIteration:
+            return None
+        except TimeoutError:
+            self._timed_out = True
+            raise ClickHouseError.of("SOCKET_TIMEOUT", f"Timeout exceeded while reading the request body: "
+                                     f"nothing arrived for {self.receive_timeout_s:g} s") from None
+
     async def drain(self) -> None:
         """Read what is left, so the client gets the error response rather than a reset."""
-        with contextlib.suppress(Exception):
+        if self._timed_out:
+            return
+        with contextlib.suppress(Exception), anyio.fail_after(self.receive_timeout_s):
             async for _ in self._raw:
                 pass
 
 
 class EmbeddedClickHouse:
     def __init__(self, path: str, users: list[User] | None = None, display_name: str | None = None,
-                 max_threads: int = 32):
+                 max_threads: int = 32, receive_timeout_s: float = 30.0):
         self.pool = EnginePool(path)
+        self.receive_timeout_s = receive_timeout_s
         self.users = {u.name: u for u in users or [User("default")]}
         self.display_name = display_name or socket.gethostname()
         self.limiter = anyio.CapacityLimiter(max_threads)
@@ -249,7 +266,7 @@ class EmbeddedClickHouse:
         query_id = params.get("query_id") or request.headers.get("x-clickhouse-query-id") or str(uuid.uuid4())
         headers = {"X-ClickHouse-Server-Display-Name": self.display_name, "X-ClickHouse-Query-Id": query_id,
                    "X-ClickHouse-Timezone": params.get("session_timezone") or self.pool.timezone}
-        body = _Body(request)
+        body = _Body(request, self.receive_timeout_s)
         try:
             return await self._execute(request, params, body, headers)
         except Exception as ex:
