@@ -25,7 +25,6 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBasic, HTTPBasicCredentials, HTTPBearer
 from pydantic import BaseModel, ValidationError
 
-from services.common.topics import ensure_topics
 from schemas.events import EventBatch, validation_context
 from schemas.identity import Identify
 from services.common.access_keys import AccessKeyStore, KeyStoreUnavailable, lazy_client
@@ -34,6 +33,7 @@ from services.common.gc_tuning import tune_for_service
 from services.common.http_guard import BodyGuard, uvicorn_options, validation_error_response
 from services.common.logging import setup_logging
 from services.common.metrics import instrument_http, metrics_response
+from services.common.topics import ensure_topics
 from services.ingest.metrics import IngestMetrics
 from services.ingest.producer import BrokerUnavailable, EventProducer
 from services.ingest.rate_limit import TokenBuckets

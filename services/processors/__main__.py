@@ -16,8 +16,8 @@ def tune_gc(app) -> None:
 
 
 def main() -> None:
-    from services.common.topics import ensure_topics
     from services.common.logging import setup_logging
+    from services.common.topics import ensure_topics
     from services.processors import (  # noqa: F401 (importing registers the agents and pages)
         agent,
         alerts,

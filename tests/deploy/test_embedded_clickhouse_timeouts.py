@@ -53,8 +53,8 @@ def test_headers_trickling_in_get_408(server):
 
 
 def test_a_body_that_stops_gets_socket_timeout_and_nothing_lands(server):
-    head = ("POST /?query=INSERT+INTO+default.t+FORMAT+TSV HTTP/1.1\r\nHost: t\r\n"
-            "Transfer-Encoding: chunked\r\n\r\n").encode()
+    head = (b"POST /?query=INSERT+INTO+default.t+FORMAT+TSV HTTP/1.1\r\nHost: t\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n")
     rows = b"".join(f"{i}\n".encode() for i in range(1000))
     with socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT_S + 10) as sock:
         sock.sendall(head + f"{len(rows):x}\r\n".encode() + rows + b"\r\n")  # then nothing more
@@ -71,8 +71,8 @@ def test_a_body_that_stops_gets_socket_timeout_and_nothing_lands(server):
 
 def test_a_slow_but_steady_body_is_not_cut(server):
     """Each piece arrives within the timeout: the insert completes however long it takes in all."""
-    head = ("POST /?query=INSERT+INTO+default.t+FORMAT+TSV HTTP/1.1\r\nHost: t\r\n"
-            "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n").encode()
+    head = (b"POST /?query=INSERT+INTO+default.t+FORMAT+TSV HTTP/1.1\r\nHost: t\r\n"
+            b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
         sock.sendall(head)
         for i in range(4):  # 4 x 0.5 s: twice the timeout in all

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 
-from services.common.topics import partition_count, plan_table, topic_plan
 from services.common.settings import KafkaSettings
+from services.common.topics import partition_count, plan_table, topic_plan
 
 ROOT = Path(__file__).resolve().parents[2]
 
