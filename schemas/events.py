@@ -58,6 +58,7 @@ CHANNELS: tuple[str, ...] = tuple(c.value for c in Channel)
 
 RESERVED_MESSAGE = f"must not start with {ANONYMOUS_PREFIX!r} (reserved for anonymous visitors)"
 RFC3339_MESSAGE = "must be an RFC 3339 timestamp string with offset or Z"
+CURRENCY_MESSAGE = "is required with revenue: the ISO 4217 code of the amount, e.g. EUR"
 
 
 def client_customer_id(value: str) -> str:
@@ -91,28 +92,24 @@ class Feedback(BaseModel):
     comment: Annotated[str, Field(max_length=4000)] | None = None
 
 
+EXAMPLE = {
+    "event_id": "pos-12-000187",
+    "customer_id": "cust-0042",
+    "stage": "purchase",
+    "channel": "pos",
+    "touchpoint": "store_12_pos",
+    "event": "order_completed",
+    "occurred_at": "2026-11-20T08:14:03Z",
+    "properties": {"item": "flat white", "size": "regular"},
+    "revenue": 4.2,
+    "currency": "EUR",
+}
+
+
 class TouchpointEvent(BaseModel):
     """A customer meeting the brand at a stage through a channel."""
 
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "event_id": "pos-12-000187",
-                    "customer_id": "cust-0042",
-                    "stage": "purchase",
-                    "channel": "pos",
-                    "touchpoint": "store_12_pos",
-                    "event": "order_completed",
-                    "occurred_at": "2026-11-20T08:14:03Z",
-                    "properties": {"item": "flat white", "size": "regular"},
-                    "revenue": 4.2,
-                    "currency": "EUR",
-                }
-            ]
-        },
-    )
+    model_config = ConfigDict(extra="forbid", json_schema_extra=lambda schema, model: _event_schema(schema, model))
 
     event_id: Annotated[str, Field(min_length=1, max_length=128, description="Client idempotency key")]
     customer_id: Annotated[str | None, Field(
@@ -129,7 +126,7 @@ class TouchpointEvent(BaseModel):
     properties: dict[str, Any] = Field(default_factory=dict, description="At most 32 KiB as JSON")
     # Below 1e14: ClickHouse keeps revenue as Decimal(18, 4); a larger value could never be written.
     revenue: Annotated[float, Field(ge=0, lt=1e14, allow_inf_nan=False, strict=True)] | None = None  # no true = 1.0
-    currency: Annotated[ISO4217, Field(description="ISO 4217 code, e.g. EUR")] | None = None
+    currency: Annotated[ISO4217, Field(description="ISO 4217 code, e.g. EUR; required with revenue")] | None = None
     feedback: Feedback | None = None
 
     @field_validator("occurred_at", mode="before")
@@ -158,8 +155,10 @@ class TouchpointEvent(BaseModel):
             raise ValueError(f"is more than {hours:g} h in the future; send the time the event happened")
         return value
 
-    # Client events may not use the anonymous prefix in customer_id; RecordedEvent may (its identity key).
-    _client_ids: ClassVar[bool] = True
+    # Rules of events as clients send them: no anonymous prefix in customer_id (RecordedEvent has it: its
+    # identity key), and no revenue without a currency (no revenue answer can use it). RecordedEvent keeps
+    # reading records written before the currency rule.
+    _from_client: ClassVar[bool] = True
 
     @model_validator(mode="after")
     def _checks(self) -> TouchpointEvent:
@@ -167,8 +166,10 @@ class TouchpointEvent(BaseModel):
         # field cost more); their errors keep the field's loc, message and input. Like every model
         # validator, this runs once the event's fields are valid.
         errors: list[InitErrorDetails] = []
-        if self._client_ids and self.customer_id is not None and self.customer_id.startswith(ANONYMOUS_PREFIX):
+        if self._from_client and self.customer_id is not None and self.customer_id.startswith(ANONYMOUS_PREFIX):
             errors.append(_value_error("customer_id", self.customer_id, RESERVED_MESSAGE))
+        if self._from_client and self.revenue is not None and self.currency is None:
+            errors.append(_value_error("currency", None, CURRENCY_MESSAGE))
         if self.properties:
             try:
                 storable_object("properties", self.properties)
@@ -185,6 +186,15 @@ class TouchpointEvent(BaseModel):
         """customer_id, or anon:<anonymous_id> before the person is known: the partition key and
         the key of every per-customer projection (resolved to the customer when read)."""
         return self.customer_id if self.customer_id is not None else ANONYMOUS_PREFIX + self.anonymous_id
+
+
+def _event_schema(schema: dict[str, Any], model: type[TouchpointEvent]) -> None:
+    """The JSON Schema's example, and for client events the currency rule: revenue (a number, not
+    null) needs a currency."""
+    schema["examples"] = [EXAMPLE]
+    if model._from_client:
+        schema["if"] = {"properties": {"revenue": {"type": "number"}}, "required": ["revenue"]}
+        schema["then"] = {"properties": {"currency": {"type": "string"}}, "required": ["currency"]}
 
 
 def _value_error(field: str, value: Any, message: str) -> InitErrorDetails:
@@ -232,7 +242,7 @@ class RecordedEvent(TouchpointEvent):
     """An accepted event as it travels on the touchpoint topic: stamped by ingest, with
     customer_id set to the identity key."""
 
-    _client_ids: ClassVar[bool] = False  # the identity key: anon:<anonymous_id> is what ingest writes here
+    _from_client: ClassVar[bool] = False  # the identity key: anon:<anonymous_id> is what ingest writes here
     customer_id: Annotated[str, Field(min_length=1, max_length=len(ANONYMOUS_PREFIX) + 256)]
     received_at: AwareDatetime
     source: Annotated[str, Field(max_length=128)] = "default"

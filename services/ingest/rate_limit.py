@@ -3,6 +3,7 @@
 and learns how long until it would fit (the Retry-After of the 429)."""
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -39,3 +40,21 @@ class TokenBuckets:
         # A full bucket is the same as no bucket: dropping those keeps memory bounded losslessly.
         for key in [k for k in self._buckets if self._level(k, now) >= self.burst]:
             del self._buckets[key]
+
+
+class RateLimited(Exception):
+    def __init__(self, wait_s: float):
+        super().__init__(wait_s)
+        self.retry_after = max(1, math.ceil(wait_s))
+
+
+class RateLimiter:
+    """The write keys' buckets, or no limit (rate 0)."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.buckets = TokenBuckets(rate, burst) if rate > 0 else None
+
+    def admit(self, key_id: str, events: int) -> None:
+        # Called after parsing, so Retry-After is exact for this request; a refused one takes nothing.
+        if self.buckets is not None and (wait_s := self.buckets.take(key_id, events)) > 0:
+            raise RateLimited(wait_s)

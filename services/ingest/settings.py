@@ -1,6 +1,8 @@
 """Ingest service settings, read from the environment."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 from pydantic import Field
 
 from schemas.events import MAX_BATCH_EVENTS, Channel
@@ -39,6 +41,10 @@ class IngestSettings(KafkaSettings, ClickHouseSettings, LoggingSettings, HttpLim
     # default_rules.yaml, and the channel of calls whose properties, rule and context name none.
     segment_rules_file: str | None = None
     segment_default_channel: Channel = Channel.web
+
+    @property
+    def max_future(self) -> timedelta:
+        return timedelta(hours=self.max_future_hours)
 
     def key_sources(self) -> dict[str, str]:
         pairs = {}

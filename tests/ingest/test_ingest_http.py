@@ -101,6 +101,17 @@ def test_values_found_by_fuzzing_are_422(ingest, topic_end, changes, loc):
     assert topic_end() == before
 
 
+def test_revenue_without_currency_is_422_naming_currency(ingest, topic_end):
+    before = topic_end()
+    response = ingest.post("/v1/events", json={"events": [event(6100, stage="purchase", revenue=4.2)]})
+    assert response.status_code == 422, response.text
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", "events", 0, "currency"] and "required with revenue" in error["msg"]
+    assert topic_end() == before
+    response = ingest.post("/v1/events", json={"events": [event(6101, stage="purchase", revenue=4.2, currency="EUR")]})
+    assert response.status_code == 202, response.text
+
+
 def test_invalid_json_is_422(ingest):
     response = ingest.post("/v1/events", content=b'{"events": [', headers={"Content-Type": "application/json"})
     assert response.status_code == 422

@@ -81,6 +81,7 @@ def test_offset_less_timestamp_is_utc():
     (track("Cart Viewed", timestamp="2099-01-01T00:00:00Z"), "timestamp: Value error, is more than 24 h"),
     (track("Cart Viewed", userId=None), "userId or anonymousId is required"),
     (track("Order Completed", properties={"revenue": -5}), "properties.revenue"),
+    (track("Order Completed", properties={"total": 54.9}), "properties.currency: Value error, is required with"),
     (track("Survey Answered", properties={"nps": 11}), "properties.nps"),
     (track(""), "track call without an event name"),
     ({"type": "group", "groupId": "acme", "userId": "u"}, "group calls"),

@@ -4,7 +4,7 @@ import orjson
 import pytest
 from pydantic import ValidationError
 
-from schemas.events import STAGES, EventBatch, TouchpointEvent, validation_context
+from schemas.events import STAGES, EventBatch, RecordedEvent, TouchpointEvent, validation_context
 from schemas.jsonschema import SCHEMA_FILES, render
 
 BASE = {
@@ -95,3 +95,27 @@ def test_future_limit_from_the_request_context():
 def test_reserved_id_and_unstorable_properties_both_reported():
     assert errors_of(customer_id="anon:x", properties={"n": 2**64}) == {
         ("customer_id",): "value_error", ("properties",): "value_error"}
+
+
+def test_revenue_needs_a_currency():
+    # A revenue without a currency counts in no revenue answer (they are per currency): refused.
+    with pytest.raises(ValidationError) as info:
+        TouchpointEvent.model_validate({**BASE, "revenue": 4.2})
+    [error] = info.value.errors()
+    assert error["loc"] == ("currency",) and "required with revenue" in error["msg"]
+    assert errors_of(revenue=0.0, currency=None) == {("currency",): "value_error"}  # 0 is an order too
+    assert TouchpointEvent.model_validate({**BASE, "revenue": 4.2, "currency": "EUR"}).currency == "EUR"
+    assert TouchpointEvent.model_validate({**BASE, "revenue": None}).revenue is None
+    # Records on the topic written before the rule still load.
+    recorded = {**BASE, "revenue": 4.2, "received_at": "2026-11-20T08:14:04Z"}
+    assert RecordedEvent.model_validate(recorded).currency is None
+
+
+def test_published_json_schema_states_the_currency_rule():
+    import jsonschema_rs  # schemathesis's JSON Schema validator
+
+    validator = jsonschema_rs.validator_for(TouchpointEvent.model_json_schema())
+    assert not validator.is_valid({**BASE, "revenue": 4.2})
+    assert not validator.is_valid({**BASE, "revenue": 4.2, "currency": None})
+    assert validator.is_valid({**BASE, "revenue": 4.2, "currency": "EUR"})
+    assert validator.is_valid({**BASE, "revenue": None}) and validator.is_valid(BASE)

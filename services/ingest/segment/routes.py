@@ -8,7 +8,6 @@ Segment's payload, never dropped; only a request that is not Segment's shape at 
 """
 
 import zlib
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Annotated, Any
@@ -20,8 +19,15 @@ from pydantic import BaseModel
 
 from schemas.events import Channel, TouchpointEvent
 from schemas.identity import IdentityLink
+from services.ingest.auth import Caller
+from services.ingest.body import read_limited
+from services.ingest.deps import Limiter, Metrics, Producer, SegmentRules, Settings, WriteKey
+from services.ingest.metrics import IngestMetrics
+from services.ingest.producer import EventProducer
+from services.ingest.rate_limit import RateLimiter
 from services.ingest.segment.mapping import map_call
 from services.ingest.segment.rules import Rules
+from services.ingest.settings import IngestSettings
 
 SEGMENT_FIELDS = ("userId", "anonymousId", "messageId", "type", "previousId")
 MAX_BATCH_CALLS = 2500  # Segment's batch limit is 500 KB; at >= 200 bytes a call this bounds it
@@ -89,57 +95,76 @@ def sort_calls(calls: list[dict[str, Any]], rules: Rules, default_channel: Chann
     return outcome
 
 
-def segment_router(
-    caller: Callable[..., Any],
-    read_body: Callable[[Request], Awaitable[bytes]],
-    admit: Callable[[Any, int], None],
-    deliver: Callable[[Outcome, Any], Awaitable[None]],
-    rules: Rules,
-    default_channel: Channel,
-    max_future: timedelta,
-    max_body_bytes: int,
-) -> tuple[APIRouter, Callable[[Request, Any, Any], Awaitable[SegmentAccepted]]]:
-    """The router for /v1/track|page|screen|alias|group|batch, and the handler of a Segment-shaped
-    /v1/identify (that path is shared with the native identify call, which dispatches to it)."""
-    router = APIRouter(tags=["Segment-compatible"])
+@dataclass
+class SegmentIntake:
+    """What a Segment request needs beside its body and caller (request dependencies)."""
 
-    async def handle(request: Request, body: Any, who: Any) -> SegmentAccepted:
-        path = request.url.path
-        if path.endswith("/batch"):
-            if not isinstance(body, dict) or not isinstance(body.get("batch"), list):
-                raise SegmentRequestError("batch", "batch must be a list of calls")
-            if not 1 <= len(body["batch"]) <= MAX_BATCH_CALLS:
-                raise SegmentRequestError("batch", f"batch must hold 1..{MAX_BATCH_CALLS} calls")
-            shared = body.get("context") if isinstance(body.get("context"), dict) else {}
-            calls = []
-            for i, call in enumerate(body["batch"]):
-                if not isinstance(call, dict):
-                    raise SegmentRequestError(f"batch[{i}]", "each call must be an object")
-                if shared:  # the batch's context applies to every call; a call's own keys win
-                    call = {**call, "context": {**shared, **(call.get("context") or {})}}
-                calls.append(call)
-        else:
-            if not isinstance(body, dict):
-                raise SegmentRequestError("body", "body must be a JSON object")
-            calls = [{**body, "type": path.rsplit("/", 1)[-1]}]
-        outcome = sort_calls(calls, rules, default_channel, max_future, path, getattr(who, "source", "default"))
-        admit(who, len(calls))
-        await deliver(outcome, who)
+    settings: IngestSettings
+    rules: Rules
+    limiter: RateLimiter
+    producer: EventProducer
+    metrics: IngestMetrics
+
+    async def accept(self, path: str, body: Any, who: Caller) -> SegmentAccepted:
+        calls = calls_of(path, body)
+        outcome = sort_calls(calls, self.rules, self.settings.segment_default_channel, self.settings.max_future,
+                             path, who.source)
+        self.limiter.admit(who.key_id, len(calls))
+        await self.producer.publish(outcome.events, who.source)
+        await self.producer.publish_identities(outcome.links, who.source)
+        await self.producer.publish_dead_letters(outcome.dead_letters)
+        self.metrics.accepted(who.source, events=len(outcome.events), identities=len(outcome.links))
+        self.metrics.dead_lettered(outcome.dead_letter_kinds)
         return SegmentAccepted(accepted=len(outcome.events) + len(outcome.links),
                                dead_lettered=len(outcome.dead_letters))
 
-    responses = {400: {}, 401: {}, 413: {}, 429: {}, 503: {}}
-    for kind in ("track", "page", "screen", "alias", "group", "batch"):
-        @router.post(f"/v1/{kind}", response_model=SegmentAccepted, responses=responses,
-                     summary=f"Segment {kind} call", name=f"segment_{kind}",
-                     openapi_extra={"requestBody": {"required": True, "content": {
-                         "application/json": {"schema": {"type": "object"}}}}})
-        async def endpoint(request: Request, who: Annotated[Any, Depends(caller)]) -> SegmentAccepted:
-            raw = await read_body(request)
-            body = decode_body(raw, request.headers.get("content-encoding"), max_body_bytes)
-            return await handle(request, body, who)
 
-    return router, handle
+def segment_intake(settings: Settings, rules: SegmentRules, limiter: Limiter, producer: Producer,
+                   metrics: Metrics) -> SegmentIntake:
+    return SegmentIntake(settings, rules, limiter, producer, metrics)
+
+
+Segment = Annotated[SegmentIntake, Depends(segment_intake)]
+
+
+def calls_of(path: str, body: Any) -> list[dict[str, Any]]:
+    """The calls of a request to `path`: a /v1/batch body's batch, else the body as one call."""
+    if not path.endswith("/batch"):
+        if not isinstance(body, dict):
+            raise SegmentRequestError("body", "body must be a JSON object")
+        return [{**body, "type": path.rsplit("/", 1)[-1]}]
+    if not isinstance(body, dict) or not isinstance(body.get("batch"), list):
+        raise SegmentRequestError("batch", "batch must be a list of calls")
+    if not 1 <= len(body["batch"]) <= MAX_BATCH_CALLS:
+        raise SegmentRequestError("batch", f"batch must hold 1..{MAX_BATCH_CALLS} calls")
+    shared = body.get("context") if isinstance(body.get("context"), dict) else {}
+    calls = []
+    for i, call in enumerate(body["batch"]):
+        if not isinstance(call, dict):
+            raise SegmentRequestError(f"batch[{i}]", "each call must be an object")
+        if shared:  # the batch's context applies to every call; a call's own keys win
+            call = {**call, "context": {**shared, **(call.get("context") or {})}}
+        calls.append(call)
+    return calls
+
+
+# /v1/track|page|screen|alias|group|batch. A Segment-shaped /v1/identify is served by the native
+# identify route (services/ingest/routers/identify.py), which shares the path and hands over here.
+router = APIRouter(tags=["Segment-compatible"])
+RESPONSES: dict[int | str, dict[str, Any]] = {400: {}, 401: {}, 413: {}, 429: {}, 503: {}}
+
+
+async def segment_call(request: Request, who: WriteKey, settings: Settings, segment: Segment) -> SegmentAccepted:
+    raw = await read_limited(request, settings.max_body_bytes)
+    body = decode_body(raw, request.headers.get("content-encoding"), settings.max_body_bytes)
+    return await segment.accept(request.url.path, body, who)
+
+
+for _kind in ("track", "page", "screen", "alias", "group", "batch"):
+    router.add_api_route(f"/v1/{_kind}", segment_call, methods=["POST"], response_model=SegmentAccepted,
+                         responses=RESPONSES, summary=f"Segment {_kind} call", name=f"segment_{_kind}",
+                         openapi_extra={"requestBody": {"required": True, "content": {
+                             "application/json": {"schema": {"type": "object"}}}}})
 
 
 def segment_error_response(exc: SegmentRequestError) -> JSONResponse:
