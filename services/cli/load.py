@@ -114,9 +114,9 @@ def run(args: argparse.Namespace) -> int:
             try:
                 lines, handle, total = open_events(args.file)
             except OSError as exc:
-                err.print(f"[red]error:[/] cannot read {args.file}: {exc.strerror or exc}")
+                err.print(f"[red]error:[/] cannot read {escape(args.file)}: {escape(str(exc.strerror or exc))}")
                 return 1
-            events, label = lines, args.file
+            events, label = lines, escape(args.file)
         err.print(f"Loading {label} into {events_url(args.url)}")
         summary, stopped = _load(events, args, total)
     except KeyboardInterrupt:
