@@ -12,9 +12,11 @@ from deploy.local_stack import LocalStack, Ports
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="make up", description=__doc__)
-    parser.add_argument("--data-dir", default=os.environ.get("JOURNEYLINE_DATA_DIR", "var/dev"))
-    parser.add_argument("--customers", type=int, default=int(os.environ.get("DEMO_CUSTOMERS", 300)))
+    parser = argparse.ArgumentParser(prog="journeyline up", description=__doc__)
+    parser.add_argument("--data-dir", default=os.environ.get("JOURNEYLINE_DATA_DIR", "var/dev"),
+                        help="where the stack keeps its data and logs (env JOURNEYLINE_DATA_DIR, default var/dev)")
+    parser.add_argument("--customers", type=int, default=int(os.environ.get("DEMO_CUSTOMERS", 300)),
+                        help="demo customers to load (env DEMO_CUSTOMERS, default 300)")
     parser.add_argument("--no-demo", action="store_true", help="start without loading demo data")
     args = parser.parse_args(argv)
 
@@ -40,8 +42,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"starting {name} ...", flush=True)
             stack.start(name)
         if not args.no_demo:
-            from services.ingest.demo import generate
-            from services.ingest.loader import load_events
+            from services.client.loader import load_events
+            from services.demo import generate
 
             summary = load_events(generate(customers=args.customers), stack.ingest_url, stack.write_key)
             print(f"demo data: {summary.accepted} events accepted, {len(summary.refused)} refused")

@@ -4,10 +4,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from services.cli import check, demo, dlq, keys, query, replay, stack
+from services.cli import check, demo, dlq, keys, load, query, replay, stack
 
-# Each module has register(subparsers): adds its parser(s) with set_defaults(run=callable).
-COMMAND_MODULES = [stack, demo, query, replay, check, dlq, keys]
+# Each module has register(subparsers): adds its parser with set_defaults(run=callable); a command
+# run as another program (`up`) sets pass_through=True and gets the options it does not know as args.rest.
+COMMAND_MODULES = [stack, load, demo, query, replay, check, dlq, keys]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -15,7 +16,11 @@ def main(argv: list[str] | None = None) -> int:
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in COMMAND_MODULES:
         module.register(subparsers)
-    args = parser.parse_args(argv)
+    args, rest = parser.parse_known_args(argv)
+    if getattr(args, "pass_through", False):
+        args.rest = rest
+    elif rest:  # with the command's own usage line
+        subparsers.choices[args.command].error(f"unrecognized arguments: {' '.join(rest)}")
     try:
         return int(args.run(args) or 0)
     except KeyboardInterrupt:

@@ -1,5 +1,8 @@
-"""`journeyline up` and `journeyline load`: the local stack and loading events over HTTP
-(`journeyline demo` is the documented way to load demo data; `load --demo` does the same)."""
+"""`journeyline up`: the local stack with a demo data load, the same as `make up`.
+
+The stack runner lives in deploy/ (deploy/up.py), which services never import: `up` runs it as its
+own program and passes every option through, so its options are deploy.up's own
+(`journeyline up --help` prints them, as `python -m deploy.up --help` does)."""
 from __future__ import annotations
 
 import argparse
@@ -8,21 +11,13 @@ import sys
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    up = subparsers.add_parser("up", help="run the whole stack locally with a demo data load (same as make up)")
-    up.add_argument("rest", nargs=argparse.REMAINDER, help="options of deploy.up, e.g. --customers 500")
-    up.set_defaults(run=_up)
-    load = subparsers.add_parser("load", help="post a JSON Lines file of events to ingest")
-    load.add_argument("rest", nargs=argparse.REMAINDER, help="FILE.jsonl [--url URL] [--write-key KEY] ('-': stdin)")
-    load.set_defaults(run=_load)
+    # add_help=False: --help goes through to deploy.up, which owns the options.
+    up = subparsers.add_parser("up", add_help=False,
+                               help="run the whole stack locally with a demo data load (same as make up; "
+                                    "options: journeyline up --help, i.e. python -m deploy.up --help)")
+    up.set_defaults(run=_up, pass_through=True)
 
 
 def _up(args: argparse.Namespace) -> int:
-    # The stack runner lives in deploy/, which services never import: it runs as its own program.
     os.execv(sys.executable, [sys.executable, "-m", "deploy.up", *args.rest])
     return 0  # not reached
-
-
-def _load(args: argparse.Namespace) -> int:
-    from services.ingest.load_cli import main
-
-    return main(args.rest)

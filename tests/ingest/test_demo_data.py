@@ -7,7 +7,7 @@ import orjson
 import pytest
 
 from schemas.events import STAGE_INDEX, STAGES, EventBatch, TouchpointEvent
-from services.ingest.demo import BUSINESSES, WINDOW_DAYS, generate
+from services.demo import BUSINESSES, WINDOW_DAYS, generate
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 

@@ -1,8 +1,8 @@
 """`journeyline load FILE.csv`: a café till's export loaded into the real stack, refused rows named by line."""
 from __future__ import annotations
 
-from services.ingest.csv_events import CsvEvents
-from services.ingest.load_cli import main
+from services.cli.load import main
+from services.client.sources import CsvEvents
 from tests.conftest import WRITE_KEY, wait_for
 
 EXPORT = """event_id,customer_id,stage,channel,touchpoint,event,occurred_at,revenue,currency,properties.item,nps,comment

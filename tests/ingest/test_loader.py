@@ -20,9 +20,9 @@ from fastapi.exceptions import RequestValidationError
 from rich.console import Console
 
 from schemas.events import EventBatch
-from services.ingest.demo import generate
-from services.ingest.load_cli import main
-from services.ingest.loader import AuthError, LoadError, LoadSummary, load_events
+from services.cli.load import main
+from services.client.loader import AuthError, LoadError, LoadSummary, load_events
+from services.demo import generate
 
 WRITE_KEY = "test-write-key"
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)

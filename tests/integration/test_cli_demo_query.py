@@ -16,7 +16,7 @@ import pytest
 
 from services.cli.__main__ import main
 from services.cli.query import duration, percent
-from services.ingest.demo import generate
+from services.demo import generate
 from tests.conftest import READ_TOKEN, WRITE_KEY, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]

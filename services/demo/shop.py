@@ -278,6 +278,12 @@ def _deliver(j: Journey, shopper: _Shopper, order_id: str, n: int) -> str | None
             {"order_id": order_id, "carrier": carrier, "days_late": 0},
         )
         return None
+    return _late_delivery(j, shopper, order_id, carrier, n)
+
+
+def _late_delivery(j: Journey, shopper: _Shopper, order_id: str, carrier: str, n: int) -> str:
+    """Days late: the tracking's complaint, maybe a call, a goodwill voucher (returned), the parcel."""
+    rng = j.rng
     days_late = rng.randint(2, 7)
     comment = rng.choice(_LATE_COMPLAINTS).format(days=days_late)
     j.emit(

@@ -4,6 +4,8 @@ loyalty stamps, app re-orders, receipt/app surveys, Google reviews."""
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from .common import HourFn, Journey, clamp, draw_mood, pick, pick_row
@@ -116,9 +118,20 @@ def _stamp(j: Journey, stamps: int, via_app: bool, favourite: str) -> int:
     return stamps
 
 
-def run_journey(j: Journey) -> None:
-    """Café Lina's customer: first touch, first order, then visits as one-off, occasional or regular."""
-    rng = j.rng
+@dataclass(frozen=True)
+class _Customer:
+    """What a café customer is like: when they come, what they order, how they pay and feel."""
+
+    hour_fn: HourFn
+    favourite: str
+    fav_food: str
+    segment: str  # one_off, occasional or regular
+    app_user: bool
+    loyalty: bool
+    mood: float
+
+
+def _customer(rng: random.Random) -> _Customer:
     preference = pick(rng, _SLOTS)
     hour_fn = _hour_fn(preference)
     favourite = pick_row(rng, _DRINKS, 1)
@@ -127,9 +140,29 @@ def run_journey(j: Journey) -> None:
     app_user = rng.random() < 0.45
     loyalty = app_user or rng.random() < 0.35
     mood = draw_mood(rng)
+    return _Customer(hour_fn, favourite, fav_food, segment, app_user, loyalty, mood)
 
-    # Awareness
-    j.start(hour_fn)
+
+def run_journey(j: Journey) -> None:
+    """Café Lina's customer: first touch, first order, then visits as one-off, occasional or regular."""
+    rng = j.rng
+    customer = _customer(rng)
+    source = _awareness(j, customer)
+    if not _consideration(j, customer, source):
+        return
+    # First purchase
+    if rng.random() > 0.84:
+        return
+    visits = {"one_off": 0, "occasional": rng.randint(2, 6), "regular": rng.randint(12, 32)}[customer.segment]
+    stamps = 0
+    for visit in range(visits + 1):
+        stamps = _visit(j, customer, visit, source, stamps)
+
+
+def _awareness(j: Journey, customer: _Customer) -> str:
+    """Walking by, Instagram, Google Maps or a friend; the source."""
+    rng = j.rng
+    j.start(customer.hour_fn)
     source = pick(rng, {"walk_by": 35, "instagram": 25, "google_maps": 25, "friend": 15})
     if source == "walk_by":
         j.emit(j.t, "awareness", "store", "cafe_storefront", "storefront_walk_in", {"first_visit": True})
@@ -153,13 +186,17 @@ def run_journey(j: Journey) -> None:
         )
     else:
         j.friend_recommendation()
+    return source
 
-    # Consideration
+
+def _consideration(j: Journey, customer: _Customer, source: str) -> bool:
+    """The menu on the board, in the app or on the website; False when the customer goes no further."""
+    rng = j.rng
     if rng.random() > 0.82:
-        return
+        return False
     if source == "walk_by":
         j.emit(j.minutes(1, 4), "consideration", "store", "cafe_menu_board", "menu_board_viewed", {})
-    elif app_user and rng.random() < 0.6:
+    elif customer.app_user and rng.random() < 0.6:
         j.emit(
             j.hours(0.2, 30),
             "consideration",
@@ -171,86 +208,108 @@ def run_journey(j: Journey) -> None:
         j.emit(j.minutes(1, 6), "consideration", "app", "cafe_app", "menu_viewed", {})
     else:
         j.emit(j.hours(0.1, 48), "consideration", "web", "cafe_website", "menu_viewed", {"page": "/menu"})
+    return True
 
-    # First purchase
-    if rng.random() > 0.84:
+
+def _visit(j: Journey, customer: _Customer, visit: int, source: str, stamps: int) -> int:
+    """One visit (0: the first purchase), its stamp, feedback and advocacy; the stamps so far."""
+    rng = j.rng
+    if visit == 0:
+        when = j.minutes(2, 8) if source == "walk_by" else j.day_after(0, 6, customer.hour_fn)
+    else:
+        gap = max(1, round(rng.expovariate(1 / (2.5 if customer.segment == "regular" else 10))))
+        when = j.day_after(gap, gap, customer.hour_fn)
+    stage = "purchase" if visit == 0 else "retention"
+    local_hour = when.astimezone(j.tz).hour + when.astimezone(j.tz).minute / 60
+    items, total = _order(j, local_hour, customer.favourite, customer.fav_food)
+    props: dict[str, Any] = {"item": items[0], "items": items, "visit_number": visit + 1}
+    via_app = customer.app_user and rng.random() < 0.55
+    if via_app:
+        _app_order(j, when, stage, props, total, first=visit == 0)
+    else:
+        _counter_order(j, when, stage, props, total)
+    if customer.loyalty and visit > 0:  # the stamp card comes out on the second visit
+        stamps = _stamp(j, stamps, via_app, customer.favourite)
+    _feedback(j, customer, items[0])
+    _advocacy(j, customer, visit)
+    return stamps
+
+
+def _app_order(j: Journey, when: datetime, stage: str, props: dict[str, Any], total: float, *, first: bool) -> None:
+    """Ordered ahead in the app, picked up at the counter."""
+    props["order_type"] = "app_pickup"
+    name = "app_order_placed" if first else "app_reorder"
+    j.emit(when, stage, "app", "cafe_app", name, props, revenue=total)
+    j.emit(
+        j.minutes(4, 12),
+        "use",
+        "store",
+        "cafe_counter",
+        "order_picked_up",
+        {"item": props["item"], "wait_min": j.rng.randint(0, 6)},
+    )
+
+
+def _counter_order(j: Journey, when: datetime, stage: str, props: dict[str, Any], total: float) -> None:
+    """Ordered at the till, to take away or to stay."""
+    rng = j.rng
+    dine_in = rng.random() < 0.4
+    props["order_type"] = "dine_in" if dine_in else "takeaway"
+    props["payment"] = pick(rng, {"card": 70, "contactless_phone": 20, "cash": 10})
+    j.emit(when, stage, "pos", "cafe_counter_pos", "order_completed", props, revenue=total)
+    if dine_in:
+        j.emit(
+            j.minutes(15, 55),
+            "use",
+            "store",
+            "cafe_seating",
+            "table_stay",
+            {"duration_min": rng.randint(15, 55)},
+        )
+
+
+def _feedback(j: Journey, customer: _Customer, item: str) -> None:
+    """Occasional feedback: in-app prompt or the survey link on the receipt."""
+    rng = j.rng
+    if rng.random() < (0.16 if customer.app_user else 0.07):
+        nps = j.nps(customer.mood, shift=rng.choice([0, 0, 0, -3]))
+        channel, touchpoint = ("app", "cafe_app_survey") if customer.app_user else ("email", "receipt_survey")
+        j.emit(
+            j.hours(0.5, 6),
+            "use",
+            channel,
+            touchpoint,
+            "feedback_submitted",
+            {"item": item},
+            feedback={"nps": nps, "csat": j.csat_for(nps), "comment": j.comment(_COMMENTS, nps)},
+        )
+
+
+def _advocacy(j: Journey, customer: _Customer, visit: int) -> None:
+    """Regulars who like it talk about it: a Google review or a friend referred, once."""
+    rng = j.rng
+    if visit < 2 or "advocacy" in j.stages or rng.random() >= (0.07 if customer.mood > 0.7 else 0.015):
         return
-    visits = {"one_off": 0, "occasional": rng.randint(2, 6), "regular": rng.randint(12, 32)}[segment]
-    stamps = 0
-    for visit in range(visits + 1):
-        if visit == 0:
-            when = j.minutes(2, 8) if source == "walk_by" else j.day_after(0, 6, hour_fn)
-        else:
-            gap = max(1, round(rng.expovariate(1 / (2.5 if segment == "regular" else 10))))
-            when = j.day_after(gap, gap, hour_fn)
-        stage = "purchase" if visit == 0 else "retention"
-        local_hour = when.astimezone(j.tz).hour + when.astimezone(j.tz).minute / 60
-        items, total = _order(j, local_hour, favourite, fav_food)
-        props: dict[str, Any] = {"item": items[0], "items": items, "visit_number": visit + 1}
-        via_app = app_user and rng.random() < 0.55
-        if via_app:
-            props["order_type"] = "app_pickup"
-            name = "app_order_placed" if visit == 0 else "app_reorder"
-            j.emit(when, stage, "app", "cafe_app", name, props, revenue=total)
-            j.emit(
-                j.minutes(4, 12),
-                "use",
-                "store",
-                "cafe_counter",
-                "order_picked_up",
-                {"item": items[0], "wait_min": rng.randint(0, 6)},
-            )
-        else:
-            dine_in = rng.random() < 0.4
-            props["order_type"] = "dine_in" if dine_in else "takeaway"
-            props["payment"] = pick(rng, {"card": 70, "contactless_phone": 20, "cash": 10})
-            j.emit(when, stage, "pos", "cafe_counter_pos", "order_completed", props, revenue=total)
-            if dine_in:
-                j.emit(
-                    j.minutes(15, 55),
-                    "use",
-                    "store",
-                    "cafe_seating",
-                    "table_stay",
-                    {"duration_min": rng.randint(15, 55)},
-                )
-        if loyalty and visit > 0:  # the stamp card comes out on the second visit
-            stamps = _stamp(j, stamps, via_app, favourite)
-        # Occasional feedback: in-app prompt or the survey link on the receipt.
-        if rng.random() < (0.16 if app_user else 0.07):
-            nps = j.nps(mood, shift=rng.choice([0, 0, 0, -3]))
-            channel, touchpoint = ("app", "cafe_app_survey") if app_user else ("email", "receipt_survey")
-            j.emit(
-                j.hours(0.5, 6),
-                "use",
-                channel,
-                touchpoint,
-                "feedback_submitted",
-                {"item": items[0]},
-                feedback={"nps": nps, "csat": j.csat_for(nps), "comment": j.comment(_COMMENTS, nps)},
-            )
-        # Advocacy: regulars who like it talk about it.
-        if visit >= 2 and "advocacy" not in j.stages and rng.random() < (0.07 if mood > 0.7 else 0.015):
-            nps = j.nps(mood)
-            if rng.random() < 0.6:
-                j.emit(
-                    j.hours(1, 30),
-                    "advocacy",
-                    "other",
-                    "google_maps",
-                    "google_review_posted",
-                    {"item": favourite},
-                    feedback={
-                        "rating": j.rating_for(nps),
-                        "comment": j.comment(_COMMENTS, nps, chance=0.9),
-                    },
-                )
-            else:
-                j.emit(
-                    j.hours(1, 48),
-                    "advocacy",
-                    "app",
-                    "cafe_app",
-                    "friend_referred",
-                    {"referral_code": f"LINA-{j.number:04d}"},
-                )
+    nps = j.nps(customer.mood)
+    if rng.random() < 0.6:
+        j.emit(
+            j.hours(1, 30),
+            "advocacy",
+            "other",
+            "google_maps",
+            "google_review_posted",
+            {"item": customer.favourite},
+            feedback={
+                "rating": j.rating_for(nps),
+                "comment": j.comment(_COMMENTS, nps, chance=0.9),
+            },
+        )
+    else:
+        j.emit(
+            j.hours(1, 48),
+            "advocacy",
+            "app",
+            "cafe_app",
+            "friend_referred",
+            {"referral_code": f"LINA-{j.number:04d}"},
+        )

@@ -1,7 +1,7 @@
 """Post touchpoint events to the ingest service in batches, with a progress bar.
 
-:func:`load_events` does the work; the command line (``python -m services.ingest.loader``,
-``--demo`` or a JSON Lines file) is in :mod:`services.ingest.load_cli`.
+:func:`load_events` does the work; the command line (`journeyline load`: a JSON Lines or CSV
+file, or the demo) is :mod:`services.cli.load`.
 
 Behaviour per response of ``POST {url}/v1/events``:
 
@@ -12,7 +12,8 @@ Behaviour per response of ``POST {url}/v1/events``:
   A 422 that names no event is narrowed down by splitting the batch.
 - 413: the batch is split in halves; a single event that is too large is refused.
 - 503 / 429 / other 5xx and connection errors: retried with backoff, honouring
-  Retry-After, for a bounded number of attempts; then the load stops (:class:`LoadError`).
+  Retry-After, for a bounded number of attempts; then the load stops (:class:`LoadError`;
+  :class:`Unreachable` when the last attempt found no service at all).
   Resending after a lost response is safe: event_id is the service's idempotency key.
 - 401 / 403: the load stops at once with a clear message (:class:`AuthError`).
 """
@@ -30,21 +31,13 @@ from typing import Any, NamedTuple
 import httpx
 import orjson
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    SpinnerColumn,
-    Task,
-    TextColumn,
-    TimeElapsedColumn,
-)
-from rich.text import Text
 
-__all__ = ["AuthError", "LoadError", "LoadSummary", "Refusal", "Unparsable", "events_url", "load_events"]
+from schemas.events import MAX_BATCH_EVENTS
+from services.client.progress import progress_bar
 
-MAX_BATCH_EVENTS = 1000
+__all__ = ["AuthError", "LoadError", "LoadSummary", "Refusal", "Unparsable", "Unreachable", "events_url",
+           "load_events"]
+
 EVENTS_PATH = "/v1/events"
 
 EventRef = int | str
@@ -86,6 +79,10 @@ class LoadError(RuntimeError):
 
 class AuthError(LoadError):
     """The service refused the write key (401/403)."""
+
+
+class Unreachable(LoadError):
+    """No answer from the service (connection errors) until the last attempt."""
 
 
 class Unparsable(NamedTuple):
@@ -150,7 +147,7 @@ def load_events(
         backoff=backoff,
         sleep=sleep,
     )
-    bar = _progress_bar(console, enabled=progress)
+    bar = progress_bar(console, enabled=progress)
     task = bar.add_task("events", total=total)
 
     def done(count: int) -> None:
@@ -277,7 +274,7 @@ class _Poster:
     def _post(self, items: list[_Item]) -> httpx.Response:
         """POST with retries for 503/429/5xx and connection errors; returns any other response."""
         body = b'{"events":[' + b",".join(item.body for item in items) + b"]}"
-        problem = ""
+        problem, error = "", LoadError
         for attempt in range(1, self.max_attempts + 1):
             if attempt > 1:
                 self.summary.retries += 1
@@ -288,19 +285,19 @@ class _Poster:
             except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
                 raise LoadError(f"bad ingest URL {self.url!r}: {exc}", self.summary) from None
             except httpx.TransportError as exc:
-                problem = f"cannot reach {self.url}: {type(exc).__name__}: {exc}".rstrip(": ")
+                problem, error = f"cannot reach {self.url}: {type(exc).__name__}: {exc}".rstrip(": "), Unreachable
                 wait = self._backoff(attempt)
             else:
                 if response.status_code not in (429, 500, 502, 503, 504):
                     return response
                 status = f"{response.status_code} {response.reason_phrase}"
-                problem = f"{status} from {self.url}: {_detail_text(response)}"
+                problem, error = f"{status} from {self.url}: {_detail_text(response)}", LoadError
                 retry_after = _retry_after(response.headers.get("retry-after"))
                 wait = self._backoff(attempt) if retry_after is None else retry_after
             if attempt == self.max_attempts:
                 break
             self.sleep(min(wait, self.max_retry_wait))
-        raise LoadError(f"gave up after {self.max_attempts} attempts: {problem}", self.summary)
+        raise error(f"gave up after {self.max_attempts} attempts: {problem}", self.summary)
 
     def _backoff(self, attempt: int) -> float:
         base = self.backoff * 2 ** (attempt - 1)
@@ -370,40 +367,3 @@ def _retry_after(value: str | None) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
-# --------------------------------------------------------------------------------------
-# Progress
-
-
-class _RateColumn(ProgressColumn):
-    """Events per second."""
-
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        if speed is None:
-            elapsed = task.elapsed or 0.0
-            speed = task.completed / elapsed if elapsed > 0 else None
-        return Text("– events/s" if speed is None else f"{speed:,.0f} events/s", style="progress.data.speed")
-
-
-def _progress_bar(console: Console | None, *, enabled: bool) -> Progress:
-    return Progress(
-        SpinnerColumn(),
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        _RateColumn(),
-        TimeElapsedColumn(),
-        console=console or Console(stderr=True),
-        disable=not enabled,
-        transient=False,
-    )
-
-
-if __name__ == "__main__":
-    import sys
-
-    from services.ingest.load_cli import main
-
-    sys.exit(main())

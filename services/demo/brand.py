@@ -38,8 +38,16 @@ def run_journey(j: Journey) -> None:
     rng = j.rng
     mood = draw_mood(rng)
     plan = pick_row(rng, _PLANS, 1)
-    fee = _PLANS[plan][0]
+    _awareness(j)
+    if not _consideration(j, plan):
+        return
+    _purchase(j, plan)
+    _months(j, plan, mood)
 
+
+def _awareness(j: Journey) -> None:
+    """A TV spot, a display ad, a store window or a friend."""
+    rng = j.rng
     j.start(_hour)
     source = pick(rng, {"tv": 30, "display": 35, "store_window": 20, "referral": 15})
     if source == "tv":
@@ -65,8 +73,12 @@ def run_journey(j: Journey) -> None:
     else:
         j.friend_recommendation()
 
+
+def _consideration(j: Journey, plan: str) -> bool:
+    """Comparing plans, maybe a pre-sales chat; whether the customer goes on to sign."""
+    rng = j.rng
     if rng.random() > 0.7:
-        return
+        return False
     j.emit(j.hours(0.2, 72), "consideration", "web", "helix_web", "plan_compared", {"plan": plan})
     if rng.random() < 0.5:
         j.emit(
@@ -77,8 +89,12 @@ def run_journey(j: Journey) -> None:
             "pre_sales_chat",
             {"topic": rng.choice(["number porting", "5G coverage", "device offers"])},
         )
-    if rng.random() > 0.75:
-        return
+    return rng.random() <= 0.75
+
+
+def _purchase(j: Journey, plan: str) -> None:
+    """The contract, signed in the web shop, a store or by phone; the SIM activated."""
+    rng = j.rng
     channel, touchpoint = pick(
         rng,
         {("web", "helix_web_shop"): 50, ("store", "helix_store"): 30, ("call_center", "helix_telesales"): 20},
@@ -90,10 +106,14 @@ def run_journey(j: Journey) -> None:
         touchpoint,
         "contract_signed",
         {"plan": plan, "contract_months": rng.choice([1, 24])},
-        revenue=fee,
+        revenue=_PLANS[plan][0],
     )
     j.emit(j.day_after(1, 3, _hour), "use", "app", "helix_app", "sim_activated", {"plan": plan})
 
+
+def _months(j: Journey, plan: str, mood: float) -> None:
+    """A bill paid every month until now; support, an upgrade after the first, a referral."""
+    rng = j.rng
     months = 0
     while True:
         when = j.day_after(28, 31, lambda r: r.uniform(6, 7))
@@ -107,52 +127,12 @@ def run_journey(j: Journey) -> None:
             "billing_system",
             "monthly_bill_paid",
             {"plan": plan, "month": months + 1},
-            revenue=fee,
+            revenue=_PLANS[plan][0],
         )
         if rng.random() < 0.45:
-            nps = j.nps(mood)
-            if rng.random() < 0.5:
-                j.emit(
-                    j.day_after(0, 12, _hour),
-                    "use",
-                    "call_center",
-                    "helix_hotline",
-                    "support_call",
-                    {
-                        "topic": rng.choice(["billing", "roaming", "coverage", "device"]),
-                        "wait_min": rng.randint(1, 45),
-                    },
-                    feedback={
-                        "csat": j.csat_for(nps),
-                        "ces": rng.randint(1, 7),
-                        "nps": nps,
-                        "comment": j.comment(_COMMENTS, nps),
-                    },
-                )
-            else:
-                j.emit(
-                    j.day_after(0, 12, _hour),
-                    "use",
-                    "chat",
-                    "helix_app_chat",
-                    "support_chat",
-                    {"topic": rng.choice(["data usage", "invoice", "esim", "contract"])},
-                    feedback={
-                        "csat": j.csat_for(nps),
-                        "comment": j.comment(_COMMENTS, nps, chance=0.4),
-                    },
-                )
+            _support(j, mood)
         if months == 1 and rng.random() < 0.2:
-            better = "Helix Unlimited" if plan != "Helix Unlimited" else plan
-            j.emit(
-                j.day_after(0, 10, _hour),
-                "retention",
-                "app",
-                "helix_app",
-                "plan_upgraded",
-                {"from_plan": plan, "to_plan": better},
-            )
-            plan, fee = better, _PLANS[better][0]
+            plan = _upgrade(j, plan)
         if mood > 0.7 and "advocacy" not in j.stages and rng.random() < 0.25:
             j.emit(
                 j.day_after(0, 10, _hour),
@@ -162,3 +142,54 @@ def run_journey(j: Journey) -> None:
                 "referral_sent",
                 {"reward": "one month free"},
             )
+
+
+def _support(j: Journey, mood: float) -> None:
+    """A support call or chat, with its feedback."""
+    rng = j.rng
+    nps = j.nps(mood)
+    if rng.random() < 0.5:
+        j.emit(
+            j.day_after(0, 12, _hour),
+            "use",
+            "call_center",
+            "helix_hotline",
+            "support_call",
+            {
+                "topic": rng.choice(["billing", "roaming", "coverage", "device"]),
+                "wait_min": rng.randint(1, 45),
+            },
+            feedback={
+                "csat": j.csat_for(nps),
+                "ces": rng.randint(1, 7),
+                "nps": nps,
+                "comment": j.comment(_COMMENTS, nps),
+            },
+        )
+    else:
+        j.emit(
+            j.day_after(0, 12, _hour),
+            "use",
+            "chat",
+            "helix_app_chat",
+            "support_chat",
+            {"topic": rng.choice(["data usage", "invoice", "esim", "contract"])},
+            feedback={
+                "csat": j.csat_for(nps),
+                "comment": j.comment(_COMMENTS, nps, chance=0.4),
+            },
+        )
+
+
+def _upgrade(j: Journey, plan: str) -> str:
+    """Up to Helix Unlimited in the app; the plan from now on."""
+    better = "Helix Unlimited" if plan != "Helix Unlimited" else plan
+    j.emit(
+        j.day_after(0, 10, _hour),
+        "retention",
+        "app",
+        "helix_app",
+        "plan_upgraded",
+        {"from_plan": plan, "to_plan": better},
+    )
+    return better
