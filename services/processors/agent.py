@@ -9,13 +9,13 @@ import orjson
 
 from schemas.records import Refused, approx_events, decode
 from services.common.clickhouse import connect_migrated
+from services.common.compat.faust_take import take_events
 from services.processors import alerts
 from services.processors.app import app, dead_letters, journeys, settings, touchpoints
 from services.processors.changelog import ChangelogWriter
 from services.processors.journey import BatchCount, JourneyState
 from services.processors.metrics import DEAD_LETTERED, REFUSED_BY_CLICKHOUSE, WRITE_SECONDS
 from services.processors.sink import ClickHouseSink, Consumed, RefusedEvent
-from services.processors.take import take_events
 
 log = logging.getLogger("journeyline.agent")
 _sink: ClickHouseSink | None = None

@@ -1,8 +1,8 @@
 """The Faust app: touchpoint topic in, journey table, dead-letter topic out."""
 from __future__ import annotations
 
+from services.common.compat.faust_transport import App
 from services.processors.settings import ProcessorSettings
-from services.processors.transport import App
 
 settings = ProcessorSettings()
 

@@ -19,6 +19,8 @@ from collections.abc import Sequence
 
 from faust.types import TP
 
+from services.common.compat.faust_transport import aiokafka_producer
+
 log = logging.getLogger("journeyline.changelog")
 
 Change = tuple[int, bytes, bytes]  # (partition, key, value)
@@ -51,7 +53,7 @@ class ChangelogWriter:
 
     async def _send(self, topic: str, changes: Sequence[Change]) -> dict[int, int]:
         """Sends the changes; returns the offset of the last record per partition."""
-        producer = self.table.app.producer._ensure_producer()  # Faust's AIOKafkaProducer
+        producer = aiokafka_producer(self.table.app)
         by_partition: dict[int, list[Change]] = {}
         for change in changes:
             by_partition.setdefault(change[0], []).append(change)

@@ -1,11 +1,11 @@
-"""The processors' batches close at a number of events, however many records hold them (take.py)."""
+"""The processors' batches close at a number of events, however many records hold them (compat/faust_take.py)."""
 from __future__ import annotations
 
 import asyncio
 
 import faust
 
-from services.processors.take import take_events
+from services.common.compat.faust_take import take_events
 
 
 def test_a_batch_closes_at_its_weight_or_after_within():
