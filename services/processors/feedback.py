@@ -24,6 +24,7 @@ from pydantic import ValidationError
 
 from schemas.feedback import StatusChange
 from services.common.clickhouse import connect_migrated
+from services.common.compat.faust_take import take_events
 from services.processors.app import app, settings
 from services.processors.feedback_projection import CURRENT_COLUMNS
 from services.processors.retry import write_until_taken
@@ -112,5 +113,5 @@ async def process(batch) -> None:
 
 @app.agent(status_changes, concurrency=1)
 async def record_status_changes(stream):
-    async for batch in stream.take_events(settings.batch_size, within=settings.batch_within_s):
+    async for batch in take_events(stream, settings.batch_size, settings.batch_within_s):
         await process(batch)

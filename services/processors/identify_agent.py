@@ -8,6 +8,7 @@ from pydantic import ValidationError
 
 from schemas.identity import RecordedIdentify
 from services.common.clickhouse import connect_migrated
+from services.common.compat.faust_take import take_events
 from services.processors.app import app, settings
 from services.processors.identity import IdentitySink, identify_link
 
@@ -40,5 +41,5 @@ async def process(batch) -> None:
 
 @app.agent(identities, concurrency=1)
 async def record_identities(stream):
-    async for batch in stream.take_events(settings.batch_size, within=settings.batch_within_s):
+    async for batch in take_events(stream, settings.batch_size, settings.batch_within_s):
         await process(batch)
