@@ -19,10 +19,10 @@ def main() -> None:
     from services.common.logging import setup_logging
     from services.common.topics import ensure_topics
     from services.processors import (  # noqa: F401 (importing registers the agents and pages)
-        agent,
         alerts,
-        feedback,
-        identify_agent,
+        feedback_agent,
+        identity_agent,
+        journey_agent,
         watchdog,
         web,
     )
@@ -30,9 +30,9 @@ def main() -> None:
 
     setup_logging("processors", settings)
     ensure_topics(settings)
-    agent.sink()  # migrate and connect before consuming
-    feedback.sink()
-    identify_agent.sink()
+    journey_agent.sink()  # migrate and connect before consuming
+    feedback_agent.sink()
+    identity_agent.sink()
     alerts.alerts()
     watchdog.install(app, settings.recovery_stall_s)
     app.main_argv = None

@@ -16,7 +16,7 @@ How it works, per projection in PROJECTIONS (today `journeys` and `journey_stage
    at the start) may have updated only the old tables, so their customers are rebuilt again
    in the live tables.
 
-The SQL computes what services/processors/journey.py JourneyState computes: events deduplicated
+The SQL computes what services/processors/journey_state.py JourneyState computes: events deduplicated
 by event_id per customer (the copy read first from Kafka wins, as the processor counts the first),
 per stage first/last occurred_at and unique event count, current stage = stage of the latest
 event by (occurred_at, canonical stage order), first/last seen and the number of unique events.

@@ -1,4 +1,5 @@
-"""Retried writes of a batch to ClickHouse: raw events first, then projections.
+"""The journey agent's writes to `events`, then to the projections `journeys` and `journey_stages`
+(and the identity links events carry, identities_sink.py), each retried until ClickHouse takes it.
 
 Events ClickHouse refuses for what they hold (retry.PERMANENT_CODES) are found by splitting the
 batch in halves until the refused ones stand alone; the others are written and the refused ones
@@ -26,8 +27,8 @@ import orjson
 from clickhouse_connect.driver.client import Client
 
 from schemas.events import STAGES, RecordedEvent
-from services.processors.identity import IdentitySink, event_links
-from services.processors.journey import JourneyState
+from services.processors.identities_sink import IdentitySink, event_links
+from services.processors.journey_state import JourneyState
 from services.processors.metrics import BATCH_EVENTS, EVENTS_WRITTEN
 from services.processors.retry import Refusal, write_until_taken
 
@@ -170,7 +171,7 @@ class ClickHouseSink:
 
     async def repeats(self, records: Sequence[Consumed]) -> set[tuple[str, str]]:
         """(customer_id, event_id) of the records whose event `events` holds from another Kafka
-        position: copies of an event counted before (see services/processors/journey.py)."""
+        position: copies of an event counted before (see services/processors/journey_state.py)."""
         return await write_until_taken(lambda _: self._repeats(records), f"the check of {len(records)} events",
                                        self._max_backoff_s)
 

@@ -1,4 +1,4 @@
-"""Identify agent: links from journeyline.identities.v1 into ClickHouse (see identity.py)."""
+"""Identity agent: identify calls from journeyline.identities.v1 into `identities` (identities_sink.py)."""
 from __future__ import annotations
 
 import functools
@@ -10,7 +10,7 @@ from schemas.identity import RecordedIdentify
 from services.common.clickhouse import connect_migrated
 from services.common.compat.faust_take import take_events
 from services.processors.app import app, settings
-from services.processors.identity import IdentitySink, identify_link
+from services.processors.identities_sink import IdentitySink, identify_link
 
 log = logging.getLogger("journeyline.identity")
 
