@@ -24,7 +24,7 @@ class ProcessorSettings(KafkaSettings, ClickHouseSettings, LoggingSettings):
     # A worker that dies without leaving the group (SIGKILL, a lost host) keeps its partitions this
     # long before the group hands them to the others; Faust's own default is a minute.
     broker_session_timeout_s: float = 10.0
-    # Exactly once into ClickHouse comes from the idempotent sink (README "How it flows"), not from Kafka
+    # Exactly once into ClickHouse comes from the idempotent sink (docs/exactly-once.md), not from Kafka
     # transactions, which cannot cover a ClickHouse insert; exactly_once is here to measure what they cost.
     processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
     broker_heartbeat_interval_s: float = 3.0
