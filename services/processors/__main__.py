@@ -5,10 +5,11 @@ from services.common.gc_tuning import tune_for_service
 
 
 def tune_gc(app) -> None:
-    """Faust, aiokafka and our modules are ~125k long-lived objects, which every full collection
-    scanned again: about a third of the processors' CPU went to the garbage collector under load.
-    Once the app has started they are frozen (never scanned again), and young objects are collected
-    less often: a batch's objects die by reference counting, only cycles wait for a collection."""
+    """Faust, aiokafka and our modules are many long-lived objects, which every full collection
+    scanned again: under load the garbage collector took a large share of the processors' CPU
+    (bench/notes.md). Once the app has started they are frozen (never scanned again), and young
+    objects are collected less often: a batch's objects die by reference counting, only cycles wait
+    for a collection."""
 
     @app.task
     async def freeze_startup_objects() -> None:

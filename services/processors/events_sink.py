@@ -8,7 +8,7 @@ never counts an event that `events` lacks. The events insert lifts ClickHouse's 
 partitions (months) per insert block: a batch of imported history may span decades.
 
 Events go as JSON text made by one orjson call and parsed by ClickHouse in C++: Python rows and
-clickhouse-connect's serialisation of them cost several times more of the processors' CPU.
+clickhouse-connect's serialisation of them cost much more of the processors' CPU.
 The text form stores the same values as the columnar rows (tests/processors/test_sink_format.py),
 except where ClickHouse's text parsing refuses or clamps a value that the columnar path stores raw
 (times outside DateTime64's years 1900-2299): a batch holding such an event goes the columnar way,

@@ -15,8 +15,8 @@ class ProcessorSettings(KafkaSettings, ClickHouseSettings, LoggingSettings):
     processor_instance_id: str = Field(default_factory=lambda: f"processor-{socket.gethostname()}")
     processor_data_dir: str = Field("var/processors", description="Faust worker state directory")
     # A batch closes at batch_size events or batch_within_s seconds, whichever comes first. With a
-    # backlog, batches are full: bigger inserts cost ClickHouse less per event (measured 41 -> 15 µs
-    # at 2000 -> 5000). Without one, the time closes them: a short wait keeps events fresh.
+    # backlog, batches are full: bigger inserts cost ClickHouse less per event (bench/notes.md,
+    # Pipeline). Without one, the time closes them: a short wait keeps events fresh.
     batch_size: int = Field(5000, ge=1)
     batch_within_s: float = Field(0.25, gt=0)
     # ClickHouse write retries back off exponentially up to this many seconds, forever.
