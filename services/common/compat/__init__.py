@@ -2,9 +2,9 @@
 code and undocumented attributes. Nothing outside this package touches them; deploy/ imports what
 it needs from here. tests/test_third_party.py checks each entry below against the installed
 library (it exists, with the signature or source our code was written against) and that no code
-in services/ or deploy/ outside this package uses a library's private name. pyproject.toml pins faust-streaming, aiokafka
-and prometheus-fastapi-instrumentator to the minor versions tested; on an upgrade, run that test
-first and read the library's change to each name it reports.
+in services/ or deploy/ outside this package uses a library's private name. pyproject.toml pins
+faust-streaming, aiokafka and prometheus-fastapi-instrumentator to the minor versions tested; on
+an upgrade, run that test first and read the library's change to each name it reports.
 
 Importing this package imports no library: each module below imports only its own.
 
