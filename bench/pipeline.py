@@ -18,8 +18,8 @@ from deploy.local_stack import LocalStack
 from schemas.events import RecordedEvent
 from services.common.clickhouse import connect_migrated
 from services.common.settings import ClickHouseSettings, KafkaSettings
+from services.processors.events_sink import EVENT_COLUMNS, Consumed, event_rows
 from services.processors.settings import ProcessorSettings
-from services.processors.sink import EVENT_COLUMNS, Consumed, event_rows
 
 # The feeder writes event records (schemas/records.py) of this many events, as ingest does under load.
 RECORD_EVENTS = 100

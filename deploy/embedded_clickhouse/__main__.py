@@ -16,27 +16,16 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import sys
 import time
-from types import FrameType
 
 import uvicorn
 
-from services.common.http_guard import header_timeout_protocol
+from services.common.compat.uvicorn_server import GracefulExitServer, header_timeout_protocol
 
 from .protocol import User
 
 log = logging.getLogger("embedded_clickhouse")
-
-
-class _Server(uvicorn.Server):
-    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        # Unlike uvicorn's own handler, don't re-raise the signal after the graceful shutdown: the
-        # process then exits normally, after closing chDB.
-        if self.should_exit and sig == signal.SIGINT:
-            self.force_exit = True
-        self.should_exit = True
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         config = uvicorn.Config(server_app.app, host=args.host, port=args.port, log_config=None, access_log=False,
                                 lifespan="on", server_header=False, timeout_keep_alive=30, timeout_graceful_shutdown=10,
                                 http=header_timeout_protocol(args.receive_timeout))
-        server = _Server(config)
+        server = GracefulExitServer(config)
         sock = config.bind_socket()
         host, port = sock.getsockname()[:2]
         shown = f"[{host}]" if ":" in host else host

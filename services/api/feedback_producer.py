@@ -3,7 +3,7 @@
 A status change is an event in the log like any other: the API only publishes it, keyed by the
 feedback item's event_id (one item's changes stay in order on one partition), and answers once
 the broker has acknowledged it. The processors write it to ClickHouse
-(services/processors/feedback.py), so it shows in the API a moment later.
+(services/processors/feedback_agent.py), so it shows in the API a moment later.
 """
 from __future__ import annotations
 

@@ -36,7 +36,7 @@ def _run(args: argparse.Namespace) -> int:
 
     from services.common.clickhouse import connect_migrated
     from services.common.settings import ClickHouseSettings
-    from services.processors.feedback_projection import rebuild_current_status
+    from services.processors.feedback_status_sink import rebuild_current_status
     from services.processors.replay import PROJECTIONS, replay
 
     logging.getLogger("clickhouse_connect").setLevel(logging.CRITICAL)  # errors become one message below

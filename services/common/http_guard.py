@@ -2,20 +2,19 @@
 size bound (413), and a 422 renderer that never fails on the input it quotes.
 
 uvicorn's keep-alive timer stops at a connection's first byte, so headers trickling in at 1 byte/s
-hold it open for ever: `header_timeout_protocol()` is its h11 protocol with a deadline from the
-connection's (or the previous response's) end until the request's headers are complete. The body
-deadline is ASGI-level (`BodyGuard`), from the moment the headers are in.
+hold it open for ever: `uvicorn_options` serves with uvicorn's h11 protocol plus a deadline from the
+connection's (or the previous response's) end until the request's headers are complete
+(`header_timeout_protocol`, services/common/compat/uvicorn_server.py: it uses the protocol's
+internals). The body deadline is ASGI-level (`BodyGuard`), from the moment the headers are in.
 """
 from __future__ import annotations
 
-import asyncio
 import math
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
-import h11
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from pydantic import Field
@@ -23,7 +22,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from services.common.compat.uvicorn_server import header_timeout_protocol
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
@@ -132,52 +132,6 @@ class BodyGuard:
                 if not message.get("more_body", False):
                     break
         return bytes(body)
-
-
-def header_timeout_protocol(timeout_s: float) -> type[H11Protocol]:
-    """uvicorn's h11 protocol, answering 408 and closing when a request's headers are not complete
-    `timeout_s` after the connection opened or the previous response ended."""
-
-    class HeaderTimeoutProtocol(H11Protocol):
-        _header_timer: asyncio.TimerHandle | None = None
-
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            super().connection_made(transport)
-            self._arm()
-
-        def data_received(self, data: bytes) -> None:
-            super().data_received(data)
-            if self.conn.their_state is h11.IDLE:  # still waiting for (the rest of) the headers
-                if self._header_timer is None:
-                    self._arm()
-            else:
-                self._disarm()
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            self._disarm()
-            super().connection_lost(exc)
-
-        def _arm(self) -> None:
-            self._header_timer = self.loop.call_later(timeout_s, self._expired)
-
-        def _disarm(self) -> None:
-            if self._header_timer is not None:
-                self._header_timer.cancel()
-                self._header_timer = None
-
-        def _expired(self) -> None:
-            self._header_timer = None
-            if self.conn.their_state is not h11.IDLE or self.transport.is_closing():
-                return
-            if self.cycle is not None and not self.cycle.response_complete:
-                return  # a response is still under way (pipelining): not idle
-            text = f"request headers did not arrive within {timeout_s:g} s\n".encode()
-            self.transport.write(b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n"
-                                 b"connection: close\r\ncontent-length: " + str(len(text)).encode()
-                                 + b"\r\n\r\n" + text)
-            self.transport.close()
-
-    return HeaderTimeoutProtocol
 
 
 def uvicorn_options(settings: HttpLimitSettings) -> dict[str, Any]:

@@ -18,10 +18,10 @@ from prometheus_client import (
 )
 from prometheus_fastapi_instrumentator import Instrumentator
 from prometheus_fastapi_instrumentator import metrics as http_metrics
-from prometheus_fastapi_instrumentator.middleware import PrometheusInstrumentatorMiddleware
 from starlette.applications import Starlette
-from starlette.requests import Request
 from starlette.responses import Response
+
+from services.common.compat.instrumentator import cache_route_names
 
 # The *_created series double every counter's output and no dashboard here reads them.
 disable_created_metrics()
@@ -48,32 +48,7 @@ def instrument_http(app: Starlette, registry: CollectorRegistry) -> None:
      .add(http_metrics.latency(metric_namespace=NAMESPACE, should_include_status=False, buckets=LATENCY_BUCKETS,
                                registry=registry))
      .instrument(app))
-    for middleware in app.user_middleware:
-        if middleware.cls is PrometheusInstrumentatorMiddleware:
-            middleware.cls = _RouteCachingMiddleware
-
-
-class _RouteCachingMiddleware(PrometheusInstrumentatorMiddleware):
-    """The instrumentator matches every request against all routes again to name its handler (a
-    third of its time per request). Routes do not change once the app serves, so the name of a
-    (method, path) is looked up once; at most _CACHED names are kept (paths carry ids in the API)."""
-
-    _CACHED = 4096
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self._handlers: dict[tuple[str, str, str], tuple[str, bool]] = {}
-
-    def _get_handler(self, request: Request) -> tuple[str, bool]:
-        scope = request.scope
-        key = (scope["method"], scope["path"], scope.get("root_path", ""))
-        found = self._handlers.get(key)
-        if found is None:
-            found = super()._get_handler(request)
-            if len(self._handlers) >= self._CACHED:
-                self._handlers.clear()
-            self._handlers[key] = found
-        return found
+    cache_route_names(app)
 
 
 def metrics_response(registry: CollectorRegistry) -> Response:

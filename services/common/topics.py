@@ -76,11 +76,11 @@ def topic_plan(settings: KafkaSettings) -> list[TopicSpec]:
         # Keyed by the feedback item's event_id, so one item's changes stay in order. Kept for
         # good: it is the log of record of status changes (ClickHouse history is its copy).
         spec(settings.topic_feedback_status, forever, key="event_id of the feedback item",
-             consumers="processors: status agent"),
+             consumers="processors: feedback agent"),
         # Identity links (POST /v1/identify), keyed by anonymous_id so one id's links stay in order.
         # Kept for good and not compacted: an anonymous id stays with its first customer, and
         # compaction would keep a later, conflicting link instead.
-        spec(settings.topic_identities, forever, key="anonymous_id", consumers="processors: identify agent"),
+        spec(settings.topic_identities, forever, key="anonymous_id", consumers="processors: identity agent"),
         # Detractor alerts, keyed by customer_id; consumers act within minutes, a week is plenty.
         spec(settings.topic_alerts, {"retention.ms": WEEK_MS, "cleanup.policy": "delete"}, key="customer_id",
              consumers="your alerting consumers"),

@@ -5,10 +5,11 @@ from services.common.gc_tuning import tune_for_service
 
 
 def tune_gc(app) -> None:
-    """Faust, aiokafka and our modules are ~125k long-lived objects, which every full collection
-    scanned again: about a third of the processors' CPU went to the garbage collector under load.
-    Once the app has started they are frozen (never scanned again), and young objects are collected
-    less often: a batch's objects die by reference counting, only cycles wait for a collection."""
+    """Faust, aiokafka and our modules are many long-lived objects, which every full collection
+    scanned again: under load the garbage collector took a large share of the processors' CPU
+    (bench/notes.md). Once the app has started they are frozen (never scanned again), and young
+    objects are collected less often: a batch's objects die by reference counting, only cycles wait
+    for a collection."""
 
     @app.task
     async def freeze_startup_objects() -> None:
@@ -19,10 +20,10 @@ def main() -> None:
     from services.common.logging import setup_logging
     from services.common.topics import ensure_topics
     from services.processors import (  # noqa: F401 (importing registers the agents and pages)
-        agent,
         alerts,
-        feedback,
-        identify_agent,
+        feedback_agent,
+        identity_agent,
+        journey_agent,
         watchdog,
         web,
     )
@@ -30,9 +31,9 @@ def main() -> None:
 
     setup_logging("processors", settings)
     ensure_topics(settings)
-    agent.sink()  # migrate and connect before consuming
-    feedback.sink()
-    identify_agent.sink()
+    journey_agent.sink()  # migrate and connect before consuming
+    feedback_agent.sink()
+    identity_agent.sink()
     alerts.alerts()
     watchdog.install(app, settings.recovery_stall_s)
     app.main_argv = None

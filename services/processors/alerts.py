@@ -1,7 +1,7 @@
 """Detractor alerts: an event with NPS <= ALERT_NPS_MAX (default 6) raises an alert within seconds.
 
 The touchpoint agent calls `publish(fresh)` right after a batch's ClickHouse write and before
-the journey table update and the ack (services/processors/agent.py). So:
+the journey table update and the ack (services/processors/journey_agent.py). So:
 
 * The topic journeyline.alerts.v1 (keyed by customer_id, JSON, see `alert_record`) is
   AT-LEAST-ONCE: publish() returns only when the broker has acknowledged every alert (acks=all)
@@ -25,7 +25,7 @@ import httpx
 import orjson
 
 from schemas.events import RecordedEvent
-from services.processors.sink import Consumed
+from services.processors.events_sink import Consumed
 
 log = logging.getLogger("journeyline.alerts")
 

@@ -1,8 +1,8 @@
 """The Faust app: touchpoint topic in, journey table, dead-letter topic out."""
 from __future__ import annotations
 
+from services.common.compat.faust_transport import App
 from services.processors.settings import ProcessorSettings
-from services.processors.transport import App
 
 settings = ProcessorSettings()
 
@@ -21,7 +21,9 @@ app = App(
     producer_acks=-1,
     web_port=settings.web_port,
     web_host="127.0.0.1",
-    # Topics come from the plan in services/common/topics.py; never auto-create them here.
+    # The topics come from the plan (services/common/topics.py), created before the worker starts.
+    # Faust declares only its internal topics: the journeys changelog, which the plan has already
+    # created with its settings, and its assignor's leader topic, which the plan leaves to Faust.
     topic_allow_declare=True,
 )
 

@@ -1,8 +1,9 @@
 """A table's changed keys written to its changelog as record batches, then set in the table.
 
 `table[key] = value` sends one changelog record through Faust's per-key path (a FutureMessage, the
-producer buffer, aiokafka's `send()`): tens of µs of Python per changed customer and batch. Here
-one batch per partition goes out with aiokafka's batch API on Faust's own producer.
+producer buffer, aiokafka's `send()`): much Python work per changed customer and batch (bench/notes.md,
+Pipeline). Here one batch per partition goes out with aiokafka's batch API on Faust's
+own producer (services/common/compat/faust_transport.py, `aiokafka_producer`).
 
 Recovery is unchanged: the records are the ones Faust writes (raw key, raw value, no headers) in
 the partition Faust's `use_partitioner` picks for the key, which is the partition the key's events
@@ -18,6 +19,8 @@ import logging
 from collections.abc import Sequence
 
 from faust.types import TP
+
+from services.common.compat.faust_transport import aiokafka_producer
 
 log = logging.getLogger("journeyline.changelog")
 
@@ -51,7 +54,7 @@ class ChangelogWriter:
 
     async def _send(self, topic: str, changes: Sequence[Change]) -> dict[int, int]:
         """Sends the changes; returns the offset of the last record per partition."""
-        producer = self.table.app.producer._ensure_producer()  # Faust's AIOKafkaProducer
+        producer = aiokafka_producer(self.table.app)
         by_partition: dict[int, list[Change]] = {}
         for change in changes:
             by_partition.setdefault(change[0], []).append(change)

@@ -26,8 +26,8 @@ from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
 from schemas.records import Refused, decode
 from services.processors.dead_letters import CONNECT_TIMEOUT_S, list_dead_letters, read_messages
+from services.processors.events_sink import ClickHouseSink, Consumed, RefusedEvent, present_keys
 from services.processors.settings import ProcessorSettings
-from services.processors.sink import ClickHouseSink, Consumed, RefusedEvent, present_keys
 
 LOOKUP_CHUNK = 5000
 Key = tuple[str, str]

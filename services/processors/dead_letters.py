@@ -1,7 +1,7 @@
 """Reading and replaying the dead-letter topic.
 
 The processors dead-letter a record they cannot decode as the JSON envelope
-{"reason", "topic", "partition", "offset", "key", "value"} (services/processors/agent.py),
+{"reason", "topic", "partition", "offset", "key", "value"} (services/processors/journey_agent.py),
 keyed like the original record. An invalid event of an event record (schemas/records.py) is
 dead-lettered alone: "value" is that event's JSON, "index" its position in the record, and the
 key its customer_id.

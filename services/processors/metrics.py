@@ -31,7 +31,7 @@ IDENTITY_LINKS_WRITTEN = Counter(
     "journeyline_identity_links_written", "Identity links inserted into ClickHouse (identify calls and events)",
     registry=REGISTRY)
 
-REFUSED_BY_CLICKHOUSE = "refused_by_clickhouse"  # valid events ClickHouse will not store (sink.py)
+REFUSED_BY_CLICKHOUSE = "refused_by_clickhouse"  # valid events ClickHouse will not store (events_sink.py)
 for _kind in ("invalid_event", "undecodable", REFUSED_BY_CLICKHOUSE):
     DEAD_LETTERED.labels(_kind)
 

@@ -16,7 +16,7 @@ How it works, per projection in PROJECTIONS (today `journeys` and `journey_stage
    at the start) may have updated only the old tables, so their customers are rebuilt again
    in the live tables.
 
-The SQL computes what services/processors/journey.py JourneyState computes: events deduplicated
+The SQL computes what services/processors/journey_state.py JourneyState computes: events deduplicated
 by event_id per customer (the copy read first from Kafka wins, as the processor counts the first),
 per stage first/last occurred_at and unique event count, current stage = stage of the latest
 event by (occurred_at, canonical stage order), first/last seen and the number of unique events.
@@ -25,9 +25,9 @@ A projection is a `Projection`: its live table and one INSERT ... SELECT over `e
 earlier projection's rows) for the customers in `$where`. A new projection (e.g. feedback items)
 is one more entry in PROJECTIONS.
 
-Measured with chDB on 2 cores, 10M events of 1M customers: the default 20 buckets took 73 s at
-0.47 GB peak RSS; one bucket 53 s at 1.5 GB. Each bucket scans `events` again (hash buckets do not
-follow the sorting key), which is the price of the bounded memory.
+More buckets hold less of the log in memory at once but take longer: each bucket scans `events`
+again (hash buckets do not follow the sorting key), which is the price of the bounded memory
+(measured in bench/notes.md, Replay).
 """
 from __future__ import annotations
 
@@ -95,7 +95,7 @@ JOURNEY_STAGES = Projection(
     GROUP BY customer_id, st
     """,
 )
-# From the customer's stage rows, a tenth of the work of reading the events again. The latest
+# From the customer's stage rows, far less work than reading the events again. The latest
 # event by (occurred_at, stage) is the max over stages of (stage's last_at, stage).
 JOURNEYS = Projection(
     "journeys",

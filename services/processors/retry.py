@@ -3,7 +3,7 @@
 Every failure is retried (ClickHouse down, a timeout, a missing table an operator is about to
 migrate, a memory limit, merges falling behind) except a refusal of the data itself, which no
 retry can change: `Refusal`, raised at once for the caller to split the batch and dead-letter the
-event at fault (sink.py).
+event at fault (events_sink.py).
 """
 from __future__ import annotations
 

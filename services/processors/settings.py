@@ -15,8 +15,8 @@ class ProcessorSettings(KafkaSettings, ClickHouseSettings, LoggingSettings):
     processor_instance_id: str = Field(default_factory=lambda: f"processor-{socket.gethostname()}")
     processor_data_dir: str = Field("var/processors", description="Faust worker state directory")
     # A batch closes at batch_size events or batch_within_s seconds, whichever comes first. With a
-    # backlog, batches are full: bigger inserts cost ClickHouse less per event (measured 41 -> 15 µs
-    # at 2000 -> 5000). Without one, the time closes them: a short wait keeps events fresh.
+    # backlog, batches are full: bigger inserts cost ClickHouse less per event (bench/notes.md,
+    # Pipeline). Without one, the time closes them: a short wait keeps events fresh.
     batch_size: int = Field(5000, ge=1)
     batch_within_s: float = Field(0.25, gt=0)
     # ClickHouse write retries back off exponentially up to this many seconds, forever.
@@ -24,7 +24,7 @@ class ProcessorSettings(KafkaSettings, ClickHouseSettings, LoggingSettings):
     # A worker that dies without leaving the group (SIGKILL, a lost host) keeps its partitions this
     # long before the group hands them to the others; Faust's own default is a minute.
     broker_session_timeout_s: float = 10.0
-    # Exactly once into ClickHouse comes from the idempotent sink (README "How it flows"), not from Kafka
+    # Exactly once into ClickHouse comes from the idempotent sink (docs/exactly-once.md), not from Kafka
     # transactions, which cannot cover a ClickHouse insert; exactly_once is here to measure what they cost.
     processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
     broker_heartbeat_interval_s: float = 3.0

@@ -2,8 +2,8 @@
 
 After a rebalance Faust restores the journeys table from its changelog before the agents run
 again. The one way we saw that restore wait forever (after a broker restart) is fixed in
-transport.py; Faust has had others (its issue tracker lists several), and a stuck worker
-processes nothing while it still looks alive. So the worker ends itself when recovery, with
+services/common/compat/faust_transport.py; Faust has had others (its issue tracker lists several),
+and a stuck worker processes nothing while it still looks alive. So the worker ends itself when recovery, with
 changelog records left to read, has stood still for RECOVERY_STALL_S seconds, and leaves the
 restart to whatever runs it (LocalStack's supervisor here, `restart:` in docker compose, the
 orchestrator in production). A fresh process recovers from scratch. Exiting is as safe as a

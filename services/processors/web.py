@@ -16,6 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.common.access_keys import lazy_client
 from services.common.clickhouse import connect
+from services.common.compat.faust_transport import committed_offsets
 from services.processors.app import app, settings
 from services.processors.metrics import REGISTRY, ConsumerLag
 
@@ -35,8 +36,7 @@ def positions() -> Iterator[tuple[str, int, int | None, int | None]]:
         assigned = consumer.assignment()
     except Exception:  # not started yet, or stopping: nothing to report
         return
-    # Faust keeps the offsets it committed (seeded from the group's at assignment) in this map.
-    committed = getattr(consumer, "_committed_offset", {})
+    committed = committed_offsets(consumer)
     for tp in sorted(assigned):
         if tp.topic in CONSUMED:
             try:

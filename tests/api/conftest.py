@@ -23,9 +23,9 @@ from schemas.clickhouse.migrate import create_database, migrate
 from schemas.events import RecordedEvent
 from services.api.app import create_app
 from services.api.settings import ApiSettings
-from services.processors.identity import IDENTITY_DICTIONARIES
-from services.processors.sink import EVENT_COLUMNS as SINK_EVENT_COLUMNS
-from services.processors.sink import Consumed, event_rows
+from services.processors.events_sink import EVENT_COLUMNS as SINK_EVENT_COLUMNS
+from services.processors.events_sink import Consumed, event_rows
+from services.processors.identities_sink import IDENTITY_DICTIONARIES
 
 with warnings.catch_warnings():
     # Starlette suggests httpx2 for its TestClient; the project pins httpx, which works.

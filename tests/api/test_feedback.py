@@ -15,8 +15,7 @@ from hypothesis import strategies as st
 
 from schemas.feedback import StatusChange
 from services.api.app import create_app
-from services.processors.feedback import Change, StatusSink
-from services.processors.feedback_projection import rebuild_current_status
+from services.processors.feedback_status_sink import Change, StatusSink, rebuild_current_status
 from tests.api import feedback_reference as ref
 from tests.api.conftest import TOKEN, TestClient, chdb_client, make_event
 

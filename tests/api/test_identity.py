@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from services.processors.identity import IdentitySink
+from services.processors.identities_sink import IdentitySink
 from tests.api import cohort_reference
 from tests.api.conftest import make_event
 from tests.api.reference import stage_funnel as reference_funnel

@@ -1,13 +1,13 @@
 """A client sending an event again, long after: counted once, written once, through the real stack.
 
 The journey state keeps only the keys of a customer's last RECENT_KEYS events
-(services/processors/journey.py); beyond that ClickHouse tells a repeat from a new event.
+(services/processors/journey_state.py); beyond that ClickHouse tells a repeat from a new event.
 """
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from services.processors.journey import RECENT_KEYS
+from services.processors.journey_state import RECENT_KEYS
 from tests.conftest import wait_for
 
 T0 = datetime(2007, 3, 1, tzinfo=timezone.utc)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from schemas.events import STAGES, RecordedEvent
-from services.processors.journey import JourneyState
+from services.processors.journey_state import JourneyState
 from services.processors.replay import JOURNEY_STAGES, JOURNEYS, PROJECTIONS, choose_buckets, replay
 from tests.conftest import wait_for
 

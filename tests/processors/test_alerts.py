@@ -20,7 +20,7 @@ from deploy.local_stack import LocalStack, Ports
 from schemas.events import RecordedEvent
 from services.common.settings import KafkaSettings
 from services.processors.alerts import Webhook, alert_record, detractors
-from services.processors.sink import Consumed
+from services.processors.events_sink import Consumed
 from tests.conftest import READ_TOKEN, WRITE_KEY, wait_for
 
 UTC = timezone.utc

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 from kafka import KafkaConsumer
 
 from services.common.partitioner import partition_for
-from services.processors.journey import JourneyState
+from services.processors.journey_state import JourneyState
 from tests.conftest import wait_for
 
 T0 = datetime(2007, 5, 1, tzinfo=timezone.utc)

@@ -6,8 +6,8 @@ import orjson
 import pytest
 
 from schemas.events import STAGES, RecordedEvent
-from services.processors import journey
-from services.processors.journey import RECENT_KEYS, BatchCount, JourneyState, event_key
+from services.processors import journey_state as journey
+from services.processors.journey_state import RECENT_KEYS, BatchCount, JourneyState, event_key
 
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=timezone.utc)
 

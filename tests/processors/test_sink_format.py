@@ -14,7 +14,7 @@ import orjson
 import pytest
 
 from schemas.events import RecordedEvent
-from services.processors.sink import (
+from services.processors.events_sink import (
     EVENT_COLUMNS,
     TEXT_FORMAT,
     TEXT_SETTINGS,

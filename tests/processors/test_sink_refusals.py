@@ -14,8 +14,8 @@ import pytest
 
 from schemas.clickhouse.migrate import create_database, migrate
 from schemas.events import RecordedEvent
+from services.processors.events_sink import ClickHouseSink, Consumed
 from services.processors.retry import PERMANENT_CODES, refusal
-from services.processors.sink import ClickHouseSink, Consumed
 from tests.deploy.test_embedded_clickhouse import Server, start_server
 
 UTC = timezone.utc

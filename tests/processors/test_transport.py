@@ -1,4 +1,4 @@
-"""The transport fixes (services/processors/transport.py) against a real broker and aiokafka.
+"""The transport fixes (services/common/compat/faust_transport.py) against a real broker and aiokafka.
 
 1. Faust's fetch call waits with Faust's live set of active partitions; a rebalance empties that
    set; aiokafka then reads the empty set as "every partition" and hands over (and moves past)
@@ -19,8 +19,8 @@ from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from kafka.admin import KafkaAdminClient, NewTopic
 
 from deploy.local_stack import LocalStack, Ports
+from services.common.compat.faust_transport import Consumer, ConsumerThread, Records, Transport
 from services.processors.app import app
-from services.processors.transport import Consumer, ConsumerThread, Records, Transport
 
 
 @pytest.fixture(scope="module")

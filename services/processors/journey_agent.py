@@ -9,13 +9,13 @@ import orjson
 
 from schemas.records import Refused, approx_events, decode
 from services.common.clickhouse import connect_migrated
+from services.common.compat.faust_take import take_events
 from services.processors import alerts
 from services.processors.app import app, dead_letters, journeys, settings, touchpoints
 from services.processors.changelog import ChangelogWriter
-from services.processors.journey import BatchCount, JourneyState
+from services.processors.events_sink import ClickHouseSink, Consumed, RefusedEvent
+from services.processors.journey_state import BatchCount, JourneyState
 from services.processors.metrics import DEAD_LETTERED, REFUSED_BY_CLICKHOUSE, WRITE_SECONDS
-from services.processors.sink import ClickHouseSink, Consumed, RefusedEvent
-from services.processors.take import take_events
 
 log = logging.getLogger("journeyline.agent")
 _sink: ClickHouseSink | None = None
@@ -87,7 +87,7 @@ async def process(batch) -> None:
     started = time.perf_counter()
     counting = await count(by_customer)
     # ClickHouse first, table second, ack last: a crash in between replays the batch, and the
-    # offsets in the table keep a replayed event from counting twice (journey.py).
+    # offsets in the table keep a replayed event from counting twice (journey_state.py).
     refused = await sink().write_events(counting.fresh, maybe_written)
     if refused:  # count again without them (any copy): a journey never counts an event `events` lacks
         await dead_letter_refused(refused)

@@ -5,6 +5,7 @@ them; aiokafka's position moves past whatever the thread hands over. Records Fau
 not deliver are skipped until something seeks back. Two ways this lost records here, both after
 a broker restart (the group is joined again). Both are in Faust and aiokafka, not in a broker:
 tests/processors/test_transport.py shows the first with Faust's own class on Apache Kafka.
+The processors' app is `App` below (services/processors/app.py).
 
 1. The call is given Faust's live set of active partitions, not a copy. A rebalance pauses every
    partition, emptying that set, and aiokafka reads an empty set as "all partitions": the waiting
@@ -21,6 +22,10 @@ tests/processors/test_transport.py shows the first with Faust's own class on Apa
    counts the seeks of each partition (right after the seek, in its own loop), a batch carries the
    counts at which it was drained, and records of a partition seeked since are not delivered:
    that seek has already moved the position back to where they will be read again.
+
+Also here: the two reads of the transport's private state that the processors need,
+`committed_offsets` (consumer lag, services/processors/web.py) and `aiokafka_producer` (record
+batches to the journeys changelog, services/processors/changelog.py).
 """
 from __future__ import annotations
 
@@ -132,3 +137,15 @@ class App(faust.App):
 
     def _new_transport(self) -> Transport:
         return Transport(self.conf.broker_consumer, self)
+
+
+def committed_offsets(consumer: Any) -> Mapping[TP, int | None]:
+    """The offsets the Faust consumer committed, per partition (seeded from the group's at
+    assignment); Faust has no public reader of them."""
+    return getattr(consumer, "_committed_offset", {})
+
+
+def aiokafka_producer(app: faust.App) -> Any:
+    """The app's aiokafka producer (aiokafka.AIOKafkaProducer), for its batch API
+    (`create_batch`, `send_batch`), which Faust's producer does not offer."""
+    return app.producer._ensure_producer()

@@ -1,4 +1,4 @@
-"""Identify agent: links from journeyline.identities.v1 into ClickHouse (see identity.py)."""
+"""Identity agent: identify calls from journeyline.identities.v1 into `identities` (identities_sink.py)."""
 from __future__ import annotations
 
 import functools
@@ -8,8 +8,9 @@ from pydantic import ValidationError
 
 from schemas.identity import RecordedIdentify
 from services.common.clickhouse import connect_migrated
+from services.common.compat.faust_take import take_events
 from services.processors.app import app, settings
-from services.processors.identity import IdentitySink, identify_link
+from services.processors.identities_sink import IdentitySink, identify_link
 
 log = logging.getLogger("journeyline.identity")
 
@@ -40,5 +41,5 @@ async def process(batch) -> None:
 
 @app.agent(identities, concurrency=1)
 async def record_identities(stream):
-    async for batch in stream.take_events(settings.batch_size, within=settings.batch_within_s):
+    async for batch in take_events(stream, settings.batch_size, settings.batch_within_s):
         await process(batch)

@@ -1,9 +1,11 @@
-"""Faust's `Stream.take_events`, closing a batch at a number of events rather than of records.
+"""Faust's `Stream.take_events`, closing a batch at a weight (events) rather than a record count.
 
-A record on the touchpoint topic holds one event or many (schemas/records.py), so BATCH_SIZE
-counts events: a batch closes once its records hold about that many (or after `within`). The
-logic is Faust 0.15's own take_events (a buffering processor on the stream, acks after the
-caller is done with the batch) with the buffer's length replaced by the sum of `weight`.
+Every agent takes its batches here. A record on the touchpoint topic holds one event or many
+(schemas/records.py), so the journey agent weighs each record by its events and BATCH_SIZE counts
+events; the other agents leave `weight` out and count records, as Faust's own take_events does.
+The logic is Faust's (a buffering processor on the stream, acks once the caller is done with the
+batch) with the buffer's length replaced by the sum of the weights. Private names used: see the
+package docstring; tests/test_third_party.py fails when Faust's own take_events changes.
 """
 from __future__ import annotations
 
@@ -17,8 +19,14 @@ from mode.utils.aiter import aiter
 from mode.utils.futures import notify
 
 
+def _one(event: EventT) -> int:
+    return 1
+
+
 def take_events(stream: Any, max_weight: int, within: float,
-                weight: Callable[[EventT], int]) -> AsyncGenerator[Sequence[EventT], None]:
+                weight: Callable[[EventT], int] = _one) -> AsyncGenerator[Sequence[EventT], None]:
+    """Batches of the stream's events, each closed once its weights reach max_weight or after
+    `within` seconds; a batch's events are acked when the caller asks for the next one."""
     agen = _take_events(stream, max_weight, within, weight)
     stream._active_agens.add(agen)  # closed by Stream.on_stop, as Faust's own take generators
     return agen

@@ -1,43 +1,41 @@
-"""Feedback status agent: status changes from journeyline.feedback-status.v1 into ClickHouse.
+"""Status changes of feedback items into `feedback_status_history` and `feedback_status`.
 
 Each batch is written to `feedback_status_history` (every change) and `feedback_status` (the
-latest per item, ReplacingMergeTree on version = changed_at in microseconds) before it is acked.
-Delivery is at-least-once: change_ids already in the history are left out, so a replayed batch
-adds no copy there in the usual case (readers count each change_id once anyway), and re-inserting
-a change into `feedback_status` is harmless because its version is the change's own.
+latest per item, ReplacingMergeTree on version = changed_at in microseconds) before it is acked
+(feedback_agent.py). Delivery is at-least-once: change_ids already in the history are left out, so
+a replayed batch adds no copy there in the usual case (readers count each change_id once anyway),
+and re-inserting a change into `feedback_status` is harmless because its version is the change's own.
 
 Rebuild: the history is the status log's copy in ClickHouse; the current-status table is a
-projection of it, rebuilt in place by `feedback_projection.rebuild_current_status` (idempotent; needs no
-table swap, since versions come from the changes themselves). Feedback items need no rebuild:
-they are read from `events` (services/api/queries/feedback.py).
+projection of it, rebuilt in place by `rebuild_current_status` (idempotent; needs no table swap,
+since versions come from the changes themselves). No Faust here, so that `journeyline replay` runs
+it without a Faust app. Feedback items need no rebuild: they are read from `events`
+(services/api/queries/feedback.py).
 """
 from __future__ import annotations
 
-import functools
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from clickhouse_connect.driver.client import Client
-from pydantic import ValidationError
 
 from schemas.feedback import StatusChange
-from services.common.clickhouse import connect_migrated
-from services.processors.app import app, settings
-from services.processors.feedback_projection import CURRENT_COLUMNS
 from services.processors.retry import write_until_taken
 
-log = logging.getLogger("journeyline.feedback")
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-
 HISTORY_COLUMNS = ("event_id", "customer_id", "change_id", "status", "note", "who", "changed_at",
                    "kafka_partition", "kafka_offset")
-status_changes = app.topic(
-    settings.topic_feedback_status,
-    key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
-    partitions=settings.topic_partitions,
-)
+CURRENT_COLUMNS = ("event_id", "customer_id", "change_id", "status", "note", "who", "changed_at", "version")
+
+REBUILD_CURRENT = f"""
+INSERT INTO feedback_status ({', '.join(CURRENT_COLUMNS)})
+SELECT event_id,
+       argMax(customer_id, k), argMax(change_id, k), argMax(status, k), argMax(note, k), argMax(who, k),
+       max(changed_at), toUInt64(toUnixTimestamp64Micro(max(changed_at)))
+FROM (SELECT *, (changed_at, kafka_partition, kafka_offset) AS k FROM feedback_status_history)
+GROUP BY event_id
+"""
 
 
 @dataclass(frozen=True)
@@ -45,10 +43,6 @@ class Change:
     record: StatusChange
     partition: int
     offset: int
-
-
-def decode(value: bytes) -> StatusChange:
-    return StatusChange.model_validate_json(value)
 
 
 def version(change: StatusChange) -> int:
@@ -92,25 +86,7 @@ class StatusSink:
         self._client.insert("feedback_status", current_rows(changes), column_names=CURRENT_COLUMNS)
 
 
-@functools.cache  # one per process, created at start-up (migrates the schema)
-def sink() -> StatusSink:
-    return StatusSink(connect_migrated(settings), settings.sink_max_backoff_s)
-
-
-async def process(batch) -> None:
-    changes = []
-    for event in batch:
-        msg = event.message
-        try:
-            changes.append(Change(decode(msg.value), msg.partition, msg.offset))
-        except (ValidationError, ValueError) as exc:
-            # Only the API writes this topic, with the same model: a bad record is a bug to see in
-            # the log, and must not stop the partition.
-            log.error("skipped invalid status change %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, exc)
-    await sink().write(changes)
-
-
-@app.agent(status_changes, concurrency=1)
-async def record_status_changes(stream):
-    async for batch in stream.take_events(settings.batch_size, within=settings.batch_within_s):
-        await process(batch)
+def rebuild_current_status(client: Client) -> int:
+    """Re-derive `feedback_status` from the history, in place; returns the items written."""
+    client.command(REBUILD_CURRENT)
+    return int(client.query("SELECT uniqExact(event_id) FROM feedback_status_history").result_rows[0][0])

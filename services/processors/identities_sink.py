@@ -1,4 +1,4 @@
-"""Identity links into ClickHouse: identify calls, and events that carry both ids.
+"""Identity links into `identities`: identify calls, and events that carry both ids.
 
 Rows go to `identities` (migration 0005_identity.sql); after new links the IDENTITY_DICTIONARIES
 (`identity_links`, and `identity_person_keys` of migration 0008) are reloaded, so the API resolves

@@ -1,4 +1,5 @@
-"""Retried writes of a batch to ClickHouse: raw events first, then projections.
+"""The journey agent's writes to `events`, then to the projections `journeys` and `journey_stages`
+(and the identity links events carry, identities_sink.py), each retried until ClickHouse takes it.
 
 Events ClickHouse refuses for what they hold (retry.PERMANENT_CODES) are found by splitting the
 batch in halves until the refused ones stand alone; the others are written and the refused ones
@@ -7,7 +8,7 @@ never counts an event that `events` lacks. The events insert lifts ClickHouse's 
 partitions (months) per insert block: a batch of imported history may span decades.
 
 Events go as JSON text made by one orjson call and parsed by ClickHouse in C++: Python rows and
-clickhouse-connect's serialisation of them cost several times more of the processors' CPU.
+clickhouse-connect's serialisation of them cost much more of the processors' CPU.
 The text form stores the same values as the columnar rows (tests/processors/test_sink_format.py),
 except where ClickHouse's text parsing refuses or clamps a value that the columnar path stores raw
 (times outside DateTime64's years 1900-2299): a batch holding such an event goes the columnar way,
@@ -26,8 +27,8 @@ import orjson
 from clickhouse_connect.driver.client import Client
 
 from schemas.events import STAGES, RecordedEvent
-from services.processors.identity import IdentitySink, event_links
-from services.processors.journey import JourneyState
+from services.processors.identities_sink import IdentitySink, event_links
+from services.processors.journey_state import JourneyState
 from services.processors.metrics import BATCH_EVENTS, EVENTS_WRITTEN
 from services.processors.retry import Refusal, write_until_taken
 
@@ -170,7 +171,7 @@ class ClickHouseSink:
 
     async def repeats(self, records: Sequence[Consumed]) -> set[tuple[str, str]]:
         """(customer_id, event_id) of the records whose event `events` holds from another Kafka
-        position: copies of an event counted before (see services/processors/journey.py)."""
+        position: copies of an event counted before (see services/processors/journey_state.py)."""
         return await write_until_taken(lambda _: self._repeats(records), f"the check of {len(records)} events",
                                        self._max_backoff_s)
 
