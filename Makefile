@@ -10,7 +10,7 @@ CHROMIUM := /usr/bin/chromium
 # Apache Kafka's jars (deploy/kafka/pom.xml), resolved once with Maven and used offline afterwards.
 KAFKA_LIBS := var/kafka/libs/.resolved
 
-.PHONY: up test bench install kafka java lint schema compose-config clean
+.PHONY: up test test-fast bench install kafka java lint schema compose-config clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,12 @@ up: $(STAMP) $(ECHARTS) $(KAFKA_LIBS)
 
 test: $(STAMP) $(ECHARTS) $(CHROMIUM) $(KAFKA_LIBS)
 	$(PY) -m pytest -q
+
+# The fast tier for daily work (markers in tests/conftest.py): pure and in-process ClickHouse tests,
+# nothing started as a process. `make test` stays the whole suite.
+FAST := not stack and not server and not browser and not faults
+test-fast: $(STAMP) $(ECHARTS)
+	$(PY) -m pytest -q -m "$(FAST)"
 
 # Every figure beside its reference (README.md, Benchmarks); writes bench/results.md. Not part of test.
 bench: $(STAMP) $(KAFKA_LIBS)

@@ -9,6 +9,7 @@ the processors."""
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections import Counter
 from typing import TYPE_CHECKING
@@ -87,7 +88,8 @@ async def _alternate(p: Pipeline, window_s: float, rounds: int) -> tuple[list, l
     idle, stormy = [], []
     meters = {}
     pids = {"processors": p.st.components["processors"].process.pid, "kafka": broker_pid(p.st),
-            "clickhouse": p.st.components["clickhouse"].process.pid}
+            "clickhouse": p.st.components["clickhouse"].process.pid, "api": p.st.components["api"].process.pid,
+            "bench clients": os.getpid()}
     await window(p, 5)  # the backlog is there before the first measured window
     for _ in range(rounds):
         meter = CpuMeter(pids).start()

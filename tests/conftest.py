@@ -1,68 +1,30 @@
-"""Session fixtures: the real stack (Kafka-protocol broker, chDB-backed ClickHouse server,
-ingest, processors, API) started as processes by the test session itself."""
+"""What every test shares: the write key and read token of the session stack, `wait_for`, and the
+tiers. Markers, set here from what a test uses (`make test-fast` runs the fast tier):
+
+* `stack`: needs the session stack (tests/stack_fixtures.py: started only when a test asks for it);
+* `server`: starts real server processes of its own (embedded ClickHouse, Kafka brokers);
+* `browser`: drives Chromium;
+* `faults`: kills and restarts components.
+
+The fast tier is everything else: pure tests and the in-process ClickHouse (chDB) tests."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
-import clickhouse_connect
-import httpx
 import pytest
-
-from deploy.local_stack import LocalStack, Ports
 
 WRITE_KEY = "test-write-key"
 READ_TOKEN = "test-read-token"
+pytest_plugins = ("tests.stack_fixtures",)  # registered once, so the session has one stack
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    root = tmp_path_factory.mktemp("stack")
-    stack = LocalStack(
-        root, Ports.free(), write_key=WRITE_KEY, read_token=READ_TOKEN,
-        # Small batches keep the tests quick to observe; partitions > 1 exercise keying.
-        extra_env={"TOPIC_PARTITIONS": "3", "BATCH_WITHIN_S": "0.2", "SINK_MAX_BACKOFF_S": "1"},
-    )
-    try:
-        stack.start()
-        yield stack
-    except RuntimeError:
-        _dump_logs(root)
-        raise
-    finally:
-        stack.stop()
-
-
-def _dump_logs(root: Path) -> None:
-    for log in sorted((root / "logs").glob("*.log")):
-        print(f"---- {log.name} (tail)\n" + "\n".join(log.read_text(errors="replace").splitlines()[-40:]))
-
-
-@pytest.fixture(scope="session")
-def clickhouse(stack: LocalStack):
-    client = clickhouse_connect.get_client(
-        host="127.0.0.1", port=stack.ports.clickhouse, database="journeyline", autogenerate_session_id=False,
-        password=stack.clickhouse_password,
-    )
-    yield client
-    client.close()
-
-
-@pytest.fixture(scope="session")
-def ingest(stack: LocalStack) -> Iterator[httpx.Client]:
-    with httpx.Client(
-        base_url=stack.ingest_url, headers={"Authorization": f"Bearer {WRITE_KEY}"}, timeout=30
-    ) as client:
-        yield client
-
-
-@pytest.fixture(scope="session")
-def api(stack: LocalStack) -> Iterator[httpx.Client]:
-    with httpx.Client(
-        base_url=stack.api_url, headers={"Authorization": f"Bearer {READ_TOKEN}"}, timeout=30
-    ) as client:
-        yield client
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if "stack" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.stack)
+        if item.path.parent.name == "faults":
+            item.add_marker(pytest.mark.faults)
 
 
 def wait_for(check: Callable[[], bool], timeout_s: float = 60.0, what: str = "condition") -> None:

@@ -14,6 +14,8 @@ from playwright.sync_api import Page, sync_playwright
 
 from tests.conftest import READ_TOKEN, wait_for
 
+pytestmark = pytest.mark.browser
+
 CHROMIUM = "/usr/bin/chromium"
 # Without the background-networking flags Chromium keeps dialling out, refused on a closed network.
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
