@@ -6,9 +6,11 @@ tiers. Markers, set here from what a test uses (`make test-fast` runs the fast t
 * `browser`: drives Chromium;
 * `faults`: kills and restarts components.
 
-The fast tier is everything else: pure tests and the in-process ClickHouse (chDB) tests."""
+The fast tier is everything else: pure tests and the in-process ClickHouse (chDB) tests. With
+TEST_TIER=fast (`make test-fast`) property tests draw a fifth of their examples (`examples()`)."""
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 
@@ -17,6 +19,12 @@ import pytest
 WRITE_KEY = "test-write-key"
 READ_TOKEN = "test-read-token"
 pytest_plugins = ("tests.stack_fixtures",)  # registered once, so the session has one stack
+FAST_TIER = os.environ.get("TEST_TIER") == "fast"
+
+
+def examples(count: int) -> int:
+    """A property test's max_examples: all of them in `make test`, a fifth in the daily fast tier."""
+    return max(10, count // 5) if FAST_TIER else count
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -16,6 +16,7 @@ from schemas.events import STAGES
 from tests.api.conftest import make_event
 from tests.api.reference import brute_force_level, deepest_path
 from tests.api.reference import stage_funnel as reference_funnel
+from tests.conftest import examples
 
 UTC = timezone.utc
 T0 = datetime(2026, 11, 30, 23, 59, 58, tzinfo=UTC)  # data crosses a monthly partition boundary
@@ -63,7 +64,7 @@ def scenarios(draw):
     return events, physical, batches, start_slot, end_slot, window_seconds, channel
 
 
-@settings(max_examples=120, deadline=None, database=None,
+@settings(max_examples=examples(120), deadline=None, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(scenario=scenarios())
 def test_api_matches_reference(api, events, scenario):
@@ -98,7 +99,7 @@ def test_api_matches_reference(api, events, scenario):
                 got, expected)
 
 
-@settings(max_examples=300, deadline=None, database=None)
+@settings(max_examples=examples(300), deadline=None, database=None)
 @given(
     evs=st.lists(st.tuples(st.integers(0, 12), st.integers(0, 5)), max_size=12),
     start=st.integers(-1, 10),

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from tests.api import cohort_reference as ref
 from tests.api.conftest import make_event
+from tests.conftest import examples
 
 UTC = timezone.utc
 MS = timedelta(milliseconds=1)
@@ -112,7 +113,7 @@ def test_openapi_documents_the_route(api):
     assert params == {"start", "end", "active_days"}
 
 
-@settings(max_examples=60, deadline=None, database=None,
+@settings(max_examples=examples(60), deadline=None, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(data=ref.event_data(make_event), start=ref.instants(), gap_ms=st.integers(1, 20 * 86_400_000),
        active_days=st.integers(1, 20))

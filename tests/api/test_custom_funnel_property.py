@@ -18,6 +18,7 @@ from services.api.queries.custom_funnel.model import FunnelQuery
 from services.api.queries.custom_funnel.runner import SETTINGS, build_paths
 from tests.api import funnel_reference as ref
 from tests.api.conftest import make_event
+from tests.conftest import examples
 
 UTC = timezone.utc
 T0 = datetime(2021, 6, 30, 23, 59, 55, tzinfo=UTC)  # data crosses a monthly partition boundary
@@ -145,8 +146,8 @@ def reference_query(f: dict) -> dict:
             "end_ms": T0_MS + f["end_slot"] * STEP_MS}
 
 
-def property_settings(examples: int) -> settings:
-    return settings(max_examples=examples, deadline=None, database=None,
+def property_settings(count: int) -> settings:
+    return settings(max_examples=examples(count), deadline=None, database=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 

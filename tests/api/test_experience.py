@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from tests.api import experience_reference as ref
 from tests.api.conftest import make_event
+from tests.conftest import examples
 
 UTC = timezone.utc
 MS = timedelta(milliseconds=1)
@@ -160,7 +161,7 @@ def test_needs_the_read_token(api):
     assert response.status_code == 401
 
 
-@settings(max_examples=40, deadline=None, database=None,
+@settings(max_examples=examples(40), deadline=None, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(data=ref.event_data(make_event), time_range=ref.ranges(), name=st.sampled_from(["nps", "csat", "ces"]),
        group_by=st.sampled_from(["none", "channel", "touchpoint", "stage"]),

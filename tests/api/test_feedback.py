@@ -18,6 +18,7 @@ from services.api.app import create_app
 from services.processors.feedback_status_sink import Change, StatusSink, rebuild_current_status
 from tests.api import feedback_reference as ref
 from tests.api.conftest import TOKEN, TestClient, chdb_client, make_event
+from tests.conftest import examples
 
 UTC = timezone.utc
 T0 = datetime(2015, 3, 1, tzinfo=UTC)
@@ -267,7 +268,7 @@ filters = st.fixed_dictionaries({}, optional={
     "limit": st.integers(1, 7)})
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(specs=event_specs, changes=change_specs, params=filters)
 def test_listing_matches_reference(api, events, chdb, specs, changes, params):
     store = Store(events, chdb)

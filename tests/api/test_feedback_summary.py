@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from tests.api import feedback_reference as ref
 from tests.api.test_feedback import T0, UTC, Store, change, fb, iso
+from tests.conftest import examples
 
 RANGE = {"start": "2015-01-01T00:00:00Z", "end": "2016-01-01T00:00:00Z"}
 
@@ -138,7 +139,7 @@ change_specs = st.lists(st.tuples(st.integers(0, 24), st.sampled_from(["open", "
                                   st.integers(-30, 60 * 24 * 3)), max_size=20)
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(30), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(specs=specs, changes=change_specs, start_day=st.integers(0, 6), days=st.integers(1, 12),
        min_items=st.integers(1, 3))
 def test_summary_and_repeat_issues_match_reference(api, events, chdb, specs, changes, start_day, days, min_items):

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from services.api.queries.lifecycle import LifecycleQuery, LifecycleQueryRunner
 from tests.api import cohort_reference as ref
 from tests.api.conftest import make_event
+from tests.conftest import examples
 
 UTC = timezone.utc
 MS = timedelta(milliseconds=1)
@@ -130,7 +131,7 @@ def test_openapi_documents_the_route(api):
     assert params == {"start", "end", "interval"}
 
 
-@settings(max_examples=80, deadline=None, database=None,
+@settings(max_examples=examples(80), deadline=None, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(data=ref.event_data(make_event), start=ref.instants(), length=ref.instants(), now=ref.instants(),
        interval=st.sampled_from(["day", "week", "month"]))

@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 
 from tests.api import experience_reference as ref
 from tests.api.conftest import make_event
+from tests.conftest import examples
 
 UTC = timezone.utc
 
@@ -109,7 +110,7 @@ def test_unknown_customer_is_404(api, events):
     assert api.get(f"/v1/customers/{'x' * 257}/profile").status_code == 422
 
 
-@settings(max_examples=30, deadline=None, database=None,
+@settings(max_examples=examples(30), deadline=None, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(data=ref.event_data(make_event))
 def test_matches_reference(api, events, data):

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from tests.api import experience_reference as ref
 from tests.api.conftest import make_event
+from tests.conftest import examples
 
 UTC = timezone.utc
 T0 = datetime(2016, 4, 1, 9, tzinfo=UTC)
@@ -93,7 +94,7 @@ def test_bad_limit_is_422(api, limit):
     assert [e["loc"] for e in response.json()["detail"]] == [["query", "limit"]]
 
 
-@settings(max_examples=30, deadline=None, database=None,
+@settings(max_examples=examples(30), deadline=None, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(data=ref.event_data(make_event, max_events=9), limit=st.integers(1, 4))
 def test_matches_reference(api, events, data, limit):

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from schemas.events import STAGES
 from tests.api.conftest import make_event
+from tests.conftest import examples
 
 UTC = timezone.utc
 T0 = datetime(2021, 12, 20, tzinfo=UTC)
@@ -106,7 +107,7 @@ def scenarios(draw):
     return physical, [arrival[:cut], arrival[cut:]], start, end, interval, group_by
 
 
-@settings(max_examples=80, deadline=None, database=None,
+@settings(max_examples=examples(80), deadline=None, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(scenario=scenarios())
 def test_api_matches_reference(api, events, scenario):

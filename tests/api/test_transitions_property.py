@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from schemas.events import STAGES
 from tests.api.conftest import make_event
 from tests.api.transitions_reference import runs, transitions
+from tests.conftest import examples
 
 UTC = timezone.utc
 T0 = datetime(2022, 3, 31, 23, 59, 56, tzinfo=UTC)
@@ -60,7 +61,7 @@ def scenarios(draw):
     return physical, batches, start, end, level, top, channel
 
 
-@settings(max_examples=100, deadline=None, database=None,
+@settings(max_examples=examples(100), deadline=None, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(scenario=scenarios())
 def test_api_matches_reference(api, events, scenario):
@@ -90,7 +91,7 @@ def test_api_matches_reference(api, events, scenario):
 
 
 @given(st.lists(st.tuples(st.sampled_from("abc"), st.integers(0, 9)), max_size=10))
-@settings(max_examples=100, deadline=None, database=None)
+@settings(max_examples=examples(100), deadline=None, database=None)
 def test_reference_runs_partition_the_path(path):
     """Runs cover the events in order, and neighbouring runs always differ."""
     collapsed = runs(path)

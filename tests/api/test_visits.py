@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from tests.api import experience_reference as ref
 from tests.api.conftest import make_event
+from tests.conftest import examples
 
 UTC = timezone.utc
 WEEK = {"start": "2016-02-29T00:00:00Z", "end": "2016-03-07T00:00:00Z"}  # Monday to Monday
@@ -78,7 +79,7 @@ def test_bad_parameters_are_422_naming_the_field(api, params, field):
     assert any(field in e["loc"] for e in response.json()["detail"]), response.text
 
 
-@settings(max_examples=30, deadline=None, database=None,
+@settings(max_examples=examples(30), deadline=None, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(data=ref.event_data(make_event), time_range=ref.ranges(), group_by=st.sampled_from(["hour", "weekday"]),
        touchpoint=st.sampled_from([None, *ref.TOUCHPOINTS]), stage=st.sampled_from(["any", "purchase", "use"]))

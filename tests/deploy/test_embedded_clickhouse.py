@@ -27,6 +27,8 @@ import lz4.frame
 import pytest
 from clickhouse_connect.driver.exceptions import DatabaseError
 
+pytestmark = pytest.mark.server  # starts a server process of its own
+
 ROOT = Path(__file__).resolve().parents[2]
 USERS = ["default:", "alice:s3cr:et", "reader:rpw:readonly"]
 AUTH_FAILED = ("Code: 516. DB::Exception: default: Authentication failed: password is incorrect, "

@@ -15,6 +15,8 @@ from clickhouse_connect.driver.exceptions import DatabaseError
 
 from tests.deploy.test_embedded_clickhouse import Server, start_server
 
+pytestmark = pytest.mark.server  # starts a server process of its own
+
 MONTHS = 101  # one more partition than ClickHouse's default max_partitions_per_insert_block
 
 

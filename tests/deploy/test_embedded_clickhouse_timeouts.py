@@ -11,6 +11,8 @@ import pytest
 
 from tests.deploy.test_embedded_clickhouse import Server, start_server
 
+pytestmark = pytest.mark.server  # starts a server process of its own
+
 TIMEOUT_S = 1.0
 
 

@@ -16,11 +16,12 @@ from schemas.events import CHANNELS, STAGES, RecordedEvent, TouchpointEvent
 from services.common.partitioner import partition_for
 from services.ingest.producer import EventProducer, event_json, record_tail
 from services.ingest.settings import IngestSettings
+from tests.conftest import examples
 from tests.topic import TOUCHPOINTS as TOPIC
 from tests.topic import TopicEvent, end_offsets, read_events
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(key=st.binary(min_size=1, max_size=300), count=st.integers(1, 64))
 def test_partition_is_the_default_partitioners(key, count):
     from aiokafka.partitioner import DefaultPartitioner
@@ -29,7 +30,7 @@ def test_partition_is_the_default_partitioners(key, count):
     assert partition_for(key, partitions) == DefaultPartitioner()(key, partitions, partitions)
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(key=st.binary(max_size=64))
 def test_murmur2_is_kafkas(key):
     from aiokafka.partitioner import murmur2 as kafkas
@@ -39,7 +40,7 @@ def test_murmur2_is_kafkas(key):
     assert murmur2(key) == kafkas(key)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(keys=st.lists(st.text(min_size=1, max_size=40), min_size=1, max_size=30), count=st.integers(1, 64))
 def test_key_partitions_are_the_default_partitioners(keys, count):
     from services.common.partitioner import KeyPartitions
@@ -107,7 +108,7 @@ def _event_inputs(draw, python: bool) -> dict:
     return raw
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(raw=_event_inputs(python=False))
 def test_event_json_is_pydantics(raw):
     """orjson's JSON of an event (producer.event_json) is model_dump_json(exclude_none=True)'s."""
@@ -118,7 +119,7 @@ def test_event_json_is_pydantics(raw):
     assert event_json(event) == event.model_dump_json(exclude_none=True).encode()
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(raw=_event_inputs(python=True))
 def test_event_json_is_pydantics_for_python_input(raw):
     try:

@@ -10,6 +10,8 @@ import pytest
 from deploy.local_stack import LocalStack, Ports
 from tests.conftest import READ_TOKEN, WRITE_KEY, wait_for
 
+pytestmark = pytest.mark.server  # starts a server process of its own
+
 
 @pytest.fixture(scope="module")
 def own_stack(tmp_path_factory):

@@ -167,6 +167,7 @@ def event(n: int, nps: int | None, customer: str = "fb-loop-alert-a") -> dict:
             **({"feedback": {"nps": nps, "comment": f"visit {n}"}} if nps is not None else {})}
 
 
+@pytest.mark.server
 def test_alerts_reach_the_topic_and_the_webhook_within_seconds(alert_stack):
     stack, receiver = alert_stack
     ch = clickhouse_connect.get_client(host="127.0.0.1", port=stack.ports.clickhouse, database="journeyline",

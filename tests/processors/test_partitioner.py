@@ -6,9 +6,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.common.partitioner import murmur2
+from tests.conftest import examples
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=examples(1000), deadline=None)
 @given(key=st.binary(max_size=256))
 def test_murmur2_is_kafka_pythons_and_aiokafkas(key):
     from aiokafka.partitioner import murmur2 as aiokafkas

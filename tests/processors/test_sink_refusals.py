@@ -53,6 +53,7 @@ def _count(client) -> tuple[int, int]:
     return client.query("SELECT count(), uniqExact(customer_id, event_id) FROM events").result_rows[0]
 
 
+@pytest.mark.server
 @pytest.mark.parametrize("columnar", [False, True], ids=["text", "columnar"])
 def test_a_batch_spanning_decades_of_months_lands_whole(client, columnar):
     batch = consumed(360, datetime(2001, 1, 15, 9, tzinfo=UTC), timedelta(days=31))  # 30 years, one a month
@@ -63,6 +64,7 @@ def test_a_batch_spanning_decades_of_months_lands_whole(client, columnar):
     assert client.command("SELECT uniqExact(_partition_id) FROM events") >= 360
 
 
+@pytest.mark.server
 def test_refused_events_stand_alone_and_the_rest_is_written_once(client):
     client.command(f"ALTER TABLE events ADD CONSTRAINT no_poison CHECK customer_id != '{POISON}'")
     batch = consumed(500, datetime(2020, 1, 1, tzinfo=UTC), timedelta(hours=5))
@@ -80,6 +82,7 @@ def test_refused_events_stand_alone_and_the_rest_is_written_once(client):
     assert len(again) == 4 and _count(client) == (496, 496)
 
 
+@pytest.mark.server
 def test_other_failures_are_retried_until_taken(client):
     client.command("RENAME TABLE events TO events_away")  # as if a migration were not run yet
     batch = consumed(50, datetime(2020, 1, 1, tzinfo=UTC), timedelta(days=40))

@@ -73,6 +73,7 @@ async def fetch_while_a_rebalance_empties_the_set(bootstrap: str, topic: str, th
         await producer.stop()
 
 
+@pytest.mark.server
 def test_faust_alone_hands_over_partitions_it_was_not_asked_for(broker):
     # The bug this module's fix is for, shown on the library's own class.
     got, position = asyncio.run(fetch_while_a_rebalance_empties_the_set(
@@ -80,6 +81,7 @@ def test_faust_alone_hands_over_partitions_it_was_not_asked_for(broker):
     assert got.get(1) == 5 and position == 5
 
 
+@pytest.mark.server
 def test_fixed_thread_returns_only_what_was_asked_for(broker):
     got, position = asyncio.run(fetch_while_a_rebalance_empties_the_set(
         broker, "transport-race-fixed", thread_of(ConsumerThread)))
@@ -131,6 +133,7 @@ async def drained_then_seeked(bootstrap: str, topic: str):
         await producer.stop()
 
 
+@pytest.mark.server
 def test_a_seek_is_counted_for_its_partition_only(broker):
     thread, (first, second), position = asyncio.run(drained_then_seeked(broker, "transport-seek-count"))
     assert position == 0

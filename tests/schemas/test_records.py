@@ -16,6 +16,7 @@ from schemas.records import (
     raw_events,
     record_size,
 )
+from tests.conftest import examples
 
 
 def event(i: int, **changes) -> dict:
@@ -70,7 +71,7 @@ def test_broken_records_are_refused_whole():
         assert refused.value == value
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=examples(50), deadline=None)
 @given(st.lists(st.booleans(), min_size=1, max_size=30))
 def test_each_event_decoded_or_refused_in_place(valid):
     values = [orjson.dumps(event(i) if ok else event(i, channel="fax")) for i, ok in enumerate(valid)]
