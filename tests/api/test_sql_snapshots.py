@@ -23,16 +23,22 @@ from clickhouse_connect.driver.client import Client
 
 from services.api.queries.base import QueryRunner
 from services.api.queries.churn import ChurnQuery, ChurnQueryRunner
-from services.api.queries.custom_funnel.model import encode_cursor as funnel_cursor
-from services.api.queries.feedback import encode_cursor as feedback_cursor
 from services.api.queries.custom_funnel import (
     FunnelCustomersQuery,
     FunnelCustomersQueryRunner,
     FunnelQuery,
     FunnelQueryRunner,
 )
+from services.api.queries.custom_funnel.model import encode_cursor as funnel_cursor
 from services.api.queries.experience import CesQueryRunner, CsatQueryRunner, ExperienceQuery, NpsQueryRunner
-from services.api.queries.feedback import FeedbackListQuery, FeedbackListRunner, HistoryRunner, ItemLookupRunner, ItemQuery
+from services.api.queries.feedback import (
+    FeedbackListQuery,
+    FeedbackListRunner,
+    HistoryRunner,
+    ItemLookupRunner,
+    ItemQuery,
+)
+from services.api.queries.feedback import encode_cursor as feedback_cursor
 from services.api.queries.feedback_summary import RepeatIssuesQuery, RepeatIssuesRunner, SummaryQuery, SummaryRunner
 from services.api.queries.journey import JourneyQuery, JourneyQueryRunner
 from services.api.queries.lifecycle import LifecycleQuery, LifecycleQueryRunner
@@ -135,7 +141,8 @@ def data(chdb: Client) -> None:
         make_event("c1", "awareness", t(1), event_id="sql-snap-1"),
         make_event("c1", "consideration", t(2), event_id="sql-snap-2", properties={"item": "tea"}),
         make_event("c1", "purchase", t(3), event_id="sql-snap-3", revenue=4.2, currency="EUR",
-                   properties={"item": "tea", "qty": 2, "gift": False}, feedback={"nps": 3, "comment": "slow delivery"}),
+                   properties={"item": "tea", "qty": 2, "gift": False},
+                   feedback={"nps": 3, "comment": "slow delivery"}),
         make_event("c1", "use", t(4), event_id="sql-snap-4", feedback={"csat": 2, "ces": 2}),
         make_event("c2", "awareness", t(1), event_id="sql-snap-5"),
         make_event("c2", "purchase", t(5), event_id="sql-snap-6", revenue=1.0, currency="EUR",
@@ -165,8 +172,7 @@ def test_sql_snapshot(case: str, chdb: Client, data: None) -> None:
         if not UPDATE:
             pytest.fail(f"new snapshot {path.name} written; review it and run again")
     assert got == path.read_text(), (
-        f"the SQL of {case} changed; if intended, run UPDATE_SQL_SNAPSHOTS=1 .venv/bin/python -m pytest "
-        f"{Path(__file__).relative_to(Path.cwd()) if Path(__file__).is_relative_to(Path.cwd()) else __file__} "
+        f"the SQL of {case} changed; if intended, regenerate with UPDATE_SQL_SNAPSHOTS=1 (module docstring) "
         "and review the diff of tests/api/sql_snapshots/")
 
 
