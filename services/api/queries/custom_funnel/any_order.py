@@ -11,7 +11,7 @@ from services.api.queries.custom_funnel.paths import WINDOW, Column, FunnelPaths
 
 class AnyOrderFunnel(FunnelPaths):
     def anchor_columns(self) -> list[Column]:
-        n = self.steps
+        n = self.step_count
         # Step 1 is the anchor itself: other events fill steps 2..n (bit 0 cleared).
         first_times = (f"arrayMap(kk -> if(arrayExists(v -> bitTest(v, kk - 1), im),"
                        f" it[arrayFirstIndex(v -> bitTest(v, kk - 1), im)], toInt64(-1)), range(2, {n + 1}))")

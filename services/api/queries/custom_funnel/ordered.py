@@ -28,7 +28,7 @@ class GroupedFunnel(FunnelPaths):
     """Steps in time order: per anchor, a fold over the later groups in its window."""
 
     def anchor_columns(self) -> list[Column]:
-        n = self.steps
+        n = self.step_count
         return [
             (f"arrayMap(grp -> arrayMap(stp -> {max_run('grp', 'stp', n, 10)}, range(1, {n + 1})), gM)", "gR"),
             (f"arrayMap(a -> arrayCount(u -> u <= ts[a] + {WINDOW}, gT), anchors)", "aLast"),
@@ -49,13 +49,13 @@ class OrderedFunnel(GroupedFunnel):
 
     def group_fold(self) -> str:
         if self.exclusions:
-            return capped_fold(self.steps, strict=False, exclusions=self.exclusions)
-        return deepest_prefix_fold(self.steps)
+            return capped_fold(self.step_count, strict=False, exclusions=self.exclusions)
+        return deepest_prefix_fold(self.step_count)
 
     def paths_sql(self, events: str, key: str) -> str:
         if self.exclusions:
             return super().paths_sql(events, key)
-        chain = chain_columns(self.steps, self.breakdown is not None)
+        chain = chain_columns(self.step_count, self.breakdown is not None)
         if self.one_step_per_event:
             per_customer = layered(events, [*CHAIN_INPUTS, *chain])
             return counted_path_sql(key, CHAIN_OUTPUT, per_customer)
@@ -82,7 +82,7 @@ class StrictFunnel(GroupedFunnel):
     reads_every_event = True
 
     def group_fold(self) -> str:
-        return capped_fold(self.steps, strict=True, exclusions=self.exclusions)
+        return capped_fold(self.step_count, strict=True, exclusions=self.exclusions)
 
 
 def _taint(cap: str, j: str, k: str, exclusions: list[tuple[int, int]], exclusion_bits: str) -> str:

@@ -82,11 +82,11 @@ class FunnelPaths(ABC):
     # Strict funnels read every event: any event between two steps breaks them.
     reads_every_event = False
 
-    def __init__(self, steps: int, exclusions: list[tuple[int, int]], *, breakdown: str | None = None,
+    def __init__(self, step_count: int, exclusions: list[tuple[int, int]], *, breakdown: str | None = None,
                  one_step_per_event: bool = False) -> None:
         """exclusions: (from_step, to_step) pairs; breakdown: the SQL of a row's breakdown value;
         one_step_per_event: no event can match two step filters (filters.one_step_per_event)."""
-        self.steps = steps
+        self.step_count = step_count
         self.exclusions = exclusions
         self.breakdown = breakdown
         self.one_step_per_event = one_step_per_event
@@ -112,8 +112,8 @@ class FunnelPaths(ABC):
 
     def events_sql(self, step_mask: str, exclusion_mask: str, customer_filter: str, key: str) -> str:
         breakdown_value = f"if(bitTest(m, 0), {self.breakdown}, '')" if self.breakdown else "''"
-        prefilter = "" if self.reads_every_event else "\n                      AND (m != 0 OR x != 0)"
-        return events_sql(step_mask, exclusion_mask, breakdown_value, prefilter + customer_filter,
+        matching_rows = "" if self.reads_every_event else "\n                      AND (m != 0 OR x != 0)"
+        return events_sql(step_mask, exclusion_mask, breakdown_value, matching_rows + customer_filter,
                           exclusions=bool(self.exclusions), breakdown=self.breakdown is not None, key=key)
 
 
