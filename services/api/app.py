@@ -29,6 +29,7 @@ from services.api.routers import PAGES, ROUTERS, dashboard
 from services.api.routers.health import health_router
 from services.api.settings import DEFAULT_READ_TOKEN, ApiSettings
 from services.common.clickhouse import connect_migrated
+from services.common.docs_assets import install_docs
 from services.common.http_guard import BodyGuard, uvicorn_options
 from services.common.logging import setup_logging
 from services.common.metrics import instrument_http, new_registry
@@ -76,6 +77,7 @@ def create_app(
                        prefix="/v1/", authenticate=authenticate_before_body)
     _include_routes(app, registry)
     install_error_handlers(app, settings.api_retry_after_s)
+    install_docs(app)
     return app
 
 

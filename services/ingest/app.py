@@ -30,6 +30,7 @@ from schemas.events import EventBatch, validation_context
 from schemas.identity import Identify
 from services.common.access_keys import AccessKeyStore, KeyStoreUnavailable, lazy_client
 from services.common.clickhouse import connect
+from services.common.docs_assets import install_docs
 from services.common.gc_tuning import tune_for_service
 from services.common.http_guard import BodyGuard, uvicorn_options, validation_error_response
 from services.common.logging import setup_logging
@@ -295,6 +296,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         return app.openapi_schema
 
     app.openapi = openapi
+    install_docs(app)
     return app
 
 
