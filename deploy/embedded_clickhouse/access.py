@@ -23,6 +23,13 @@ the user gets a generic refusal instead of the engine's message.
 For every user, `require_query` refuses any statement that calls a function, table function or
 engine reaching files, URLs, programs or other servers (EXTERNAL), from the statement's tokens.
 
+Restricted users run at readonly = 2, as on a real server with deploy/clickhouse/bi_user.sql: BI
+tools set query settings (Grafana's ClickHouse plugin max_execution_time, Metabase and DBeaver
+max_result_rows and result_overflow_mode, Tableau join_use_nulls) and fail at readonly = 1. Here
+only TUNABLE_SETTINGS may be set, as URL parameters or in SETTINGS clauses; LIMITS may be lowered,
+never raised or lifted (0); anything else (readonly, allow_ddl, additional_table_filters, profile,
+priority, format_schema, ...) is refused as at readonly = 1 (`restricted_settings`).
+
 BI tools browse before they query (SHOW DATABASES, SHOW TABLES, DESCRIBE, EXISTS, system.tables
 and system.columns), and on a real server a user sees there only what it was granted. Here the
 user's handles carry `additional_table_filters` on system.tables / columns / databases, set before
@@ -39,6 +46,21 @@ from typing import Any
 
 from .protocol import ClickHouseError, User
 from .sql import Statement, tokens
+
+# What a restricted user may set (readonly = 2 narrowed to an allow-list: it fails closed). Drivers
+# send some on their own (clickhouse-connect: date_time_input_format, cast_string_to_dynamic_use_inference,
+# cancel_http_readonly_queries_on_client_close).
+TUNABLE_SETTINGS = frozenset({
+    "max_threads", "max_block_size", "max_execution_time", "max_result_rows", "max_result_bytes",
+    "result_overflow_mode", "max_memory_usage", "join_use_nulls", "extremes", "session_timezone",
+    "date_time_output_format", "date_time_input_format", "cast_string_to_dynamic_use_inference",
+    "cancel_http_readonly_queries_on_client_close",
+    "output_format_json_quote_64bit_integers", "output_format_json_quote_denormals",
+    "output_format_json_named_tuples_as_objects", "output_format_decimal_trailing_zeros",
+})
+# The bi profile's limits (deploy/clickhouse/bi_user.sql), on every query of a restricted user.
+LIMITS = {"max_execution_time": 300, "max_result_rows": 10_000_000, "max_memory_usage": 4_000_000_000}
+LIMIT_SETTINGS = {**{name: str(cap) for name, cap in LIMITS.items()}, "result_overflow_mode": "throw"}
 
 # System tables that hold no data (drivers read them on connect; real ClickHouse lets every user).
 ALWAYS_READABLE = frozenset({
@@ -109,6 +131,88 @@ def session_settings(user: User) -> tuple[tuple[str, str], ...]:
              "{" + ", ".join(f"{_quote(k)}: {_quote(v)}" for k, v in filters.items()) + "}"),)
 
 
+def restricted_settings(user: User, settings: Mapping[str, str]) -> dict[str, str]:
+    """The settings of a request: for a restricted user, its URL settings checked and the limits
+    added (always set, so a handle never falls back to the server's unlimited defaults)."""
+    if user.views is None:
+        return dict(settings)
+    for name, value in settings.items():
+        _check_setting(user, name, value)
+    return {**LIMIT_SETTINGS, **settings}
+
+
+def _check_setting(user: User, name: str, value: str | None) -> None:
+    """value: None when it is not a plain literal (only TUNABLE_SETTINGS outside LIMITS take those)."""
+    if name not in TUNABLE_SETTINGS:
+        raise ClickHouseError.of("READONLY", f"{user.name}: Cannot modify '{name}' setting in readonly mode")
+    if name in LIMITS:
+        try:
+            number = float(value or "")
+        except ValueError:
+            number = -1.0
+        if not 0 < number <= LIMITS[name]:
+            raise ClickHouseError(452, f"Code: 452. DB::Exception: {user.name}: Setting {name} must be between 0 "
+                                  f"(exclusive) and {LIMITS[name]}. (SETTING_CONSTRAINT_VIOLATION)")
+
+
+def _settings_clauses(sql: bytes) -> list[tuple[str, str | None]] | None:
+    """(name, literal or None) of every `SETTINGS name = value, ...` in the statement; None when a
+    SETTINGS keyword is not followed by such a list (fails closed)."""
+    found: list[tuple[str, str | None]] = []
+    toks = tokens(sql)
+    i = 0
+    while i < len(toks):
+        if toks[i][2] != "SETTINGS" or (i and toks[i - 1][1] == "."):  # system.settings is a table
+            i += 1
+            continue
+        while True:
+            i += 1
+            if i + 1 >= len(toks) or toks[i][0] not in ("word", "str") or toks[i + 1][1] != "=":
+                return None
+            name = toks[i][1].strip("`\"") if toks[i][0] == "str" else toks[i][1]
+            value, i = _literal(toks, i + 2)
+            found.append((name, value))
+            if i >= len(toks) or toks[i][1] != ",":
+                break
+    return found
+
+
+def _literal(toks: list[tuple[str, str, str]], i: int) -> tuple[str | None, int]:
+    """The value starting at toks[i] (a plain number or string, else None) and the index after it."""
+    sign = ""
+    while i < len(toks) and toks[i][1] in ("-", "+"):
+        sign, i = sign + toks[i][1], i + 1
+    if i >= len(toks):
+        return None, i
+    kind, text, _ = toks[i]
+    if text in ("(", "[", "{"):
+        depth = 0
+        while i < len(toks):
+            depth += toks[i][1] in ("(", "[", "{")
+            depth -= toks[i][1] in (")", "]", "}")
+            i += 1
+            if depth == 0:
+                break
+        return None, i
+    if kind == "num":
+        return sign + text, i + 1
+    if kind == "str" and text.startswith("'") and not sign:
+        return text[1:-1], i + 1
+    return None, i + 1
+
+
+def check_settings_clauses(user: User, sql: bytes) -> None:
+    """A restricted user's SETTINGS clauses set only what its URL settings may (restricted_settings)."""
+    if user.views is None:
+        return
+    clauses = _settings_clauses(sql)
+    if clauses is None:
+        raise ClickHouseError.of("READONLY", f"{user.name}: Cannot read this query's SETTINGS clause; only "
+                                 "`SETTINGS name = literal, ...` is allowed in readonly mode")
+    for name, value in clauses:
+        _check_setting(user, name, value)
+
+
 def require_query(user: User, statement: Statement) -> None:
     """Before any data is read or written: no user reaches files, URLs or other servers, and
     restricted users may only run queries (and browse)."""
@@ -142,6 +246,7 @@ def check_reads(conn: Any, user: User, sql: bytes, statement: Statement, databas
     request's database and settings (readonly, so explaining runs no table function)."""
     if user.views is None:
         return
+    check_settings_clauses(user, sql)
     allowed = user.views | ALWAYS_READABLE | FILTERED_SYSTEM_TABLES
     shown = ", ".join(sorted(user.views))
     body = _without_format(sql, statement)

@@ -99,7 +99,8 @@ class User:
     @classmethod
     def parse(cls, spec: str) -> User:
         """`NAME[:PASSWORD[:readonly]][:views=DB.VIEW,...]`; the password may itself contain colons
-        (but not `:views=`). An allow-list makes the user readonly."""
+        (but not `:views=`). An allow-list makes the user readonly = 2: it may set the settings
+        access.py allows (BI tools need some), and still write nothing."""
         name, _, rest = spec.partition(":")
         readonly, views = 0, None
         head, found, listed = rest.rpartition(":views=")
@@ -109,10 +110,10 @@ class User:
             bad = [v for v in views if not re.fullmatch(r"[A-Za-z0-9_]+\.[A-Za-z0-9_]+", v)]
             if not views or bad:
                 raise ValueError(f"views= must list tables as db.name, comma-separated; got {listed!r}")
-            readonly = 1
+            readonly = 2
         for suffix in (":readonly", ":ro"):
             if rest.endswith(suffix):
-                rest, readonly = rest[: -len(suffix)], 1
+                rest, readonly = rest[: -len(suffix)], readonly or 1
         if not re.fullmatch(r"[A-Za-z0-9_.@-]+", name):
             raise ValueError(f"invalid user name in {spec!r}")
         return cls(name, rest, readonly, views)

@@ -31,7 +31,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from .access import check_reads, require_query, session_settings
+from .access import check_reads, require_query, restricted_settings, session_settings
 from .insert import InsertData
 from .protocol import (
     BodyDecoder,
@@ -297,7 +297,8 @@ class EmbeddedClickHouse:
         else:  # the query parameter, a line break and the body make up the statement
             head, chunks = ((params["query"] + "\n").encode() if params.get("query") else b""), aiter(body)
         options = request_options(user, request.method, params, request.headers)
-        if options.readonly != 1:
+        options.settings = restricted_settings(user, options.settings)
+        if options.readonly != 1 and user.views is None:
             # The services first: queries asking for a larger `priority` (the API's) pause while these run.
             options.settings.setdefault("priority", DEFAULT_PRIORITY)
 

@@ -6,8 +6,7 @@ JSON: routes declare response models, and current FastAPI (0.165 here) serialise
 to bytes in pydantic-core. That beats ORJSONResponse, which FastAPI now deprecates and which, as
 default_response_class, would turn that fast path off; so it is not used.
 
-Operations: /metrics (Prometheus: request count by route and status, latency by route; no token,
-no customer data), /healthz (liveness) and /readyz (ClickHouse answers).
+Operations: /metrics, /healthz and /readyz (routers/health.py). Error answers: errors.py.
 """
 from __future__ import annotations
 
@@ -16,38 +15,26 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-import anyio
-import anyio.to_thread
 from clickhouse_connect.driver.client import Client
-from clickhouse_connect.driver.exceptions import Error as ClickHouseError
-from clickhouse_connect.driver.exceptions import OperationalError
 from clickhouse_connect.driver.httputil import get_pool_manager
-from fastapi import APIRouter, Depends, FastAPI, Request, status
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.concurrency import run_in_threadpool
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from prometheus_client import CollectorRegistry
 
 from services.api.auth import authenticate_before_body, require_read_token
 from services.api.deps import ClickHouseHolder
-from services.api.load import Busy, QueryGate, RequestLifetime, busy_response, kill_queries, limit_response, query_slot
+from services.api.errors import install_error_handlers
+from services.api.load import QueryGate, RequestLifetime, kill_queries, query_slot
 from services.api.routers import PAGES, ROUTERS, dashboard
+from services.api.routers.health import health_router
 from services.api.settings import DEFAULT_READ_TOKEN, ApiSettings
 from services.common.clickhouse import connect_migrated
-from services.common.http_guard import BodyGuard, uvicorn_options, validation_error_response
+from services.common.docs_assets import install_docs
+from services.common.http_guard import BodyGuard, uvicorn_options
 from services.common.logging import setup_logging
-from services.common.metrics import instrument_http, metrics_response, new_registry
+from services.common.metrics import instrument_http, new_registry
 
 log = logging.getLogger(__name__)
-READY = {"status": "ready", "checks": {"clickhouse": "ok", "query_slots": "ok"},
-         "queries": {"running": 1, "waiting": 0, "slots": 4}}
-UNAVAILABLE = {"status": "saturated", "checks": {"clickhouse": "ok", "query_slots": "saturated"},
-               "queries": {"running": 4, "waiting": 9, "slots": 4}}
-READY_TIMEOUT_S = 2.0
-
-
-def _select_one(holder: ClickHouseHolder) -> None:
-    holder.get().query("SELECT 1", settings={"max_execution_time": READY_TIMEOUT_S})
-
 
 DESCRIPTION = """\
 Insights over Journeyline's touchpoint event log, and the feedback loop (status changes are published as events).
@@ -77,35 +64,10 @@ def create_app(
     a chDB-backed one), else from `connect_migrated(settings)`; it is created in lifespan and
     closed at shutdown."""
     settings = settings or ApiSettings()
-    # A request ends by its deadline; the client's read timeout only backs that up.
-    factory = client_factory or (lambda: connect_migrated(
-        settings, send_receive_timeout=settings.api_request_deadline_s + 10,
-        pool_mgr=get_pool_manager(maxsize=2 * settings.api_queries_max + 4)))
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        holder: ClickHouseHolder = app.state.clickhouse
-        if settings.read_token_list == (DEFAULT_READ_TOKEN,):
-            log.warning("READ_TOKENS is the development default %r; set it in production", DEFAULT_READ_TOKEN)
-        dashboard.warn_if_not_vendored()
-        try:
-            await run_in_threadpool(holder.get)
-        except Exception:
-            log.exception("ClickHouse not reachable at start-up; will retry on the next request")
-        try:
-            yield
-        finally:
-            await run_in_threadpool(holder.close)
-
-    app = FastAPI(
-        title="Journeyline query API",
-        version="1.0.0",
-        description=DESCRIPTION,
-        lifespan=lifespan,
-    )
+    app = FastAPI(title="Journeyline query API", version="1.0.0", description=DESCRIPTION, lifespan=_lifespan)
     app.state.settings = settings
     app.state.read_tokens = tuple(t.encode() for t in settings.read_token_list)
-    app.state.clickhouse = ClickHouseHolder(factory)
+    app.state.clickhouse = ClickHouseHolder(client_factory or _clickhouse_factory(settings))
     app.state.query_gate = QueryGate(settings.api_queries_max, settings.api_queries_per_token,
                                      settings.api_query_wait_s, settings.api_retry_after_s)
     registry = new_registry()
@@ -113,7 +75,38 @@ def create_app(
     app.add_middleware(RequestLifetime, settings=settings, kill=kill_queries(app.state.clickhouse))
     app.add_middleware(BodyGuard, timeout_s=settings.http_body_timeout_s, max_bytes=settings.api_max_body_bytes,
                        prefix="/v1/", authenticate=authenticate_before_body)
+    _include_routes(app, registry)
+    install_error_handlers(app, settings.api_retry_after_s)
+    install_docs(app)
+    return app
 
+
+def _clickhouse_factory(settings: ApiSettings) -> Callable[[], Client]:
+    # A request ends by its deadline; the client's read timeout only backs that up.
+    return lambda: connect_migrated(
+        settings, send_receive_timeout=settings.api_request_deadline_s + 10,
+        pool_mgr=get_pool_manager(maxsize=2 * settings.api_queries_max + 4))
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: ApiSettings = app.state.settings
+    holder: ClickHouseHolder = app.state.clickhouse
+    if settings.read_token_list == (DEFAULT_READ_TOKEN,):
+        log.warning("READ_TOKENS is the development default %r; set it in production", DEFAULT_READ_TOKEN)
+    dashboard.warn_if_not_vendored()
+    try:
+        await run_in_threadpool(holder.get)
+    except Exception:
+        log.exception("ClickHouse not reachable at start-up; will retry on the next request")
+    try:
+        yield
+    finally:
+        await run_in_threadpool(holder.close)
+
+
+def _include_routes(app: FastAPI, registry: CollectorRegistry) -> None:
+    """/v1 (read token and a query slot), the pages, then the operations routes."""
     v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_read_token), Depends(query_slot)],
                    responses=V1_ERRORS)
     for router in ROUTERS:
@@ -121,62 +114,7 @@ def create_app(
     app.include_router(v1)
     for page in PAGES:
         app.include_router(page)
-
-    @app.get("/healthz", tags=["health"], summary="Liveness: the process answers",
-             responses={200: {"content": {"application/json": {"example": {"status": "ok"}}}}})
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @app.get(
-        "/readyz",
-        tags=["health"],
-        summary="Readiness: ClickHouse answers and a query slot is free",
-        responses={
-            200: {"content": {"application/json": {"example": READY}}},
-            503: {"content": {"application/json": {"example": UNAVAILABLE}}},
-        },
-    )
-    async def readyz(request: Request) -> JSONResponse:
-        gate: QueryGate = request.app.state.query_gate
-        queries = {"running": gate.running, "waiting": gate.waiting, "slots": gate.total}
-        saturated = gate.running >= gate.total
-        clickhouse = "unavailable"
-        with anyio.move_on_after(READY_TIMEOUT_S):
-            try:
-                await anyio.to_thread.run_sync(_select_one, request.app.state.clickhouse, abandon_on_cancel=True)
-                clickhouse = "ok"
-            except Exception as exc:
-                log.warning("readyz: ClickHouse check failed: %s", exc)
-        ready = clickhouse == "ok" and not saturated
-        body = {"status": "ready" if ready else "saturated" if clickhouse == "ok" else "unavailable",
-                "checks": {"clickhouse": clickhouse, "query_slots": "saturated" if saturated else "ok"},
-                "queries": queries}
-        return JSONResponse(body, status_code=200 if ready else status.HTTP_503_SERVICE_UNAVAILABLE)
-
-    @app.get("/metrics", tags=["health"], summary="Prometheus metrics", include_in_schema=False)
-    async def prometheus_metrics():
-        return metrics_response(registry)
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return validation_error_response(exc)
-
-    @app.exception_handler(Busy)
-    async def _busy(request: Request, exc: Busy) -> JSONResponse:
-        return busy_response(exc)
-
-    @app.exception_handler(ClickHouseError)
-    async def _clickhouse_error(request: Request, exc: ClickHouseError) -> JSONResponse:
-        if isinstance(exc, OperationalError):
-            log.warning("ClickHouse unavailable: %s", exc)
-            return JSONResponse({"detail": "ClickHouse unavailable"}, status_code=503)
-        if (limited := limit_response(str(exc), settings.api_retry_after_s)) is not None:
-            log.warning("query limit hit on %s: %s", request.url.path, limited.body.decode())
-            return limited
-        log.error("ClickHouse query failed on %s: %s", request.url.path, exc)
-        return JSONResponse({"detail": "Query failed"}, status_code=500)
-
-    return app
+    app.include_router(health_router(registry))
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from services.common.docs_assets import install_docs
 from services.common.gc_tuning import tune_for_service
 from services.common.http_guard import BodyGuard, uvicorn_options
 from services.common.logging import setup_logging
@@ -62,6 +63,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router)
     publish_body_models(app)
+    install_docs(app)
     return app
 
 

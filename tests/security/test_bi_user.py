@@ -200,9 +200,10 @@ def test_wrong_password_is_refused(stack):
 
 def test_user_spec_with_allow_list():
     user = User.parse("bi:pa:ss:readonly:views=journeyline.bi_events, journeyline.bi_journeys")
-    assert (user.name, user.password, user.readonly) == ("bi", "pa:ss", 1)
+    assert (user.name, user.password, user.readonly) == ("bi", "pa:ss", 2)
     assert user.views == {"journeyline.bi_events", "journeyline.bi_journeys"}
-    assert User.parse("bi:secret:views=db.v").readonly == 1  # an allow-list implies readonly
+    assert User.parse("bi:secret:views=db.v").readonly == 2  # an allow-list implies readonly = 2
+    assert User.parse("reader:secret:readonly").readonly == 1
     assert User.parse("default:").views is None
     for bad in ("bi:pw:views=", "bi:pw:views=no_database", "bi:pw:views=db.v;drop"):
         with pytest.raises(ValueError, match="views="):
@@ -220,7 +221,11 @@ def test_bi_user_sql_for_real_clickhouse_grants_only_the_views(clickhouse):
     grants = sorted(s for s in formatted if s.startswith("GRANT"))
     assert grants == sorted(f"GRANT SELECT ON journeyline.{view} TO bi" for view in BI_VIEWS)
     assert any(s.startswith("CREATE USER IF NOT EXISTS bi ") for s in formatted)
-    assert any("readonly = 1" in s for s in formatted) and "REVOKE ALL ON *.* FROM bi" in formatted
+    assert any("readonly = 2 CONST" in s for s in formatted) and "REVOKE ALL ON *.* FROM bi" in formatted
+    profile = next(s for s in formatted if s.startswith("CREATE SETTINGS PROFILE"))
+    for rule in ("allow_ddl = 0 CONST", "max_execution_time = 300 MIN 1 MAX 300",
+                 "max_result_rows = 10000000 MIN 1 MAX 10000000", "max_memory_usage = 4000000000 MIN 1 MAX 4000000000"):
+        assert rule in profile
 
 
 # Each would sleep 1 s if any part of it ran while being checked: refused at once means nothing ran.
@@ -264,3 +269,53 @@ def test_refused_queries_run_no_part_of_themselves(stack, seeded, sql):
 ])
 def test_bi_still_runs_subqueries_and_with_on_the_views(bi, seeded, sql):
     assert bi.query(sql).result_rows == [(1,)]
+
+
+# readonly = 2: what BI tools send (Grafana's plugin, Metabase, DBeaver, Tableau), in the URL or the query.
+TUNED = [
+    ("SELECT 1 SETTINGS max_threads = 1", {}),
+    ("SELECT count() FROM bi_events SETTINGS max_execution_time = 30, max_result_rows = 100", {}),
+    ("SELECT 1", {"max_execution_time": "60"}),
+    ("SELECT 1", {"max_result_rows": "2000", "result_overflow_mode": "break"}),
+    ("SELECT 1", {"join_use_nulls": "1", "max_threads": "2"}),
+    ("SELECT name FROM system.settings WHERE name = 'max_threads'", {}),
+]
+
+
+@pytest.mark.parametrize(("sql", "settings"), TUNED)
+def test_bi_may_set_query_settings(stack, sql, settings):
+    response = raw(stack, sql, **settings)
+    assert response.status_code == 200, response.text
+
+
+def test_bi_settings_take_effect_and_limits_stay(bi):
+    assert bi.query("SELECT getSetting('max_threads') SETTINGS max_threads = 1").result_rows == [(1,)]
+    got = bi.query("SELECT getSetting('max_execution_time'), getSetting('max_result_rows'), "
+                   "getSetting('max_memory_usage')").result_rows[0]
+    assert [float(v) for v in got] == [300, 10_000_000, 4_000_000_000]  # the bi profile's limits
+    with pytest.raises(DatabaseError, match="ACCESS_DENIED|READONLY"):
+        bi.command("INSERT INTO bi_events (event_id) SETTINGS max_threads = 1 VALUES ('bi-was-here')")
+
+
+LOOSENING = [
+    ("SELECT 1 SETTINGS readonly = 0", {}, "164"),
+    ("SELECT 1", {"allow_ddl": "1"}, "164"),
+    ("SELECT 1 SETTINGS allow_introspection_functions = 1", {}, "164"),
+    ("SELECT 1 SETTINGS `additional_table_filters` = {}", {}, "164"),
+    ("SELECT 1 SETTINGS profile = 'default'", {}, "164"),
+    ("SELECT 1", {"priority": "0"}, "164"),
+    ("SELECT 1 SETTINGS format_schema = '/etc/passwd'", {}, "164"),
+    ("SELECT 1 SETTINGS max_execution_time = 0", {}, "452"),
+    ("SELECT 1 SETTINGS max_execution_time = 301", {}, "452"),
+    ("SELECT 1", {"max_result_rows": "0"}, "452"),
+    ("SELECT 1", {"max_memory_usage": "5000000000"}, "452"),
+    ("SELECT 1 SETTINGS max_result_rows = -1", {}, "452"),
+    ("SELECT 1 SETTINGS max_execution_time = (SELECT 1)", {}, "452"),
+    ("SELECT 1 SETTINGS", {}, "164"),
+]
+
+
+@pytest.mark.parametrize(("sql", "settings", "code"), LOOSENING)
+def test_bi_cannot_loosen_the_servers_rules(stack, sql, settings, code):
+    response = raw(stack, sql, **settings)
+    assert response.headers.get("x-clickhouse-exception-code") == code, (response.status_code, response.text)

@@ -1,9 +1,22 @@
 """Shared base of the insight queries.
 
-Every insight module subclasses `QueryRunner`, owns its SQL as a constant, and runs it with
-`QueryRunner.select(sql, parameters)`: values reach ClickHouse only as typed query parameters
-(`{name:Type}` placeholders bound by clickhouse-connect); no user string is ever formatted
-into SQL text.
+Every insight module subclasses `QueryRunner` and runs its SQL with `QueryRunner.select(sql,
+parameters)` (a runner's own ClickHouse settings, e.g. the custom funnel's AST limits, go in
+its `settings`).
+
+Composing SQL, the one way used by every module here:
+
+* Values reach ClickHouse only as typed query parameters, `{name:Type}` placeholders bound by
+  clickhouse-connect; no user string is ever put into SQL text.
+* SQL that never varies is a module constant. SQL that varies is returned by a function (named
+  `*_sql`, or a builder method) as an f-string: the only things interpolated are trusted
+  fragments, i.e. code constants, identifiers picked from a whitelist by an enum
+  (`GROUP_BY_SQL[...]`), numbers, and the results of other such functions. Inside an f-string a
+  parameter is written `{{name:Type}}`. Variants a request can pick are built once at import
+  (`SQL[(interval, group_by)]`) where there are few of them.
+* Derived columns that build on each other are (expression, name) pairs, each added as one
+  SELECT level over the previous one (custom_funnel.paths.layered), never re-parsed from text.
+* No str.replace / str.format / string.Template placeholders in SQL.
 
 Also here: the canonical stage list as SQL sees it, RFC 3339 time-range validation shared by
 the insights, and the millisecond conversions between request times and the DateTime64(3)
@@ -16,7 +29,7 @@ import binascii
 import re
 from abc import ABC, abstractmethod
 from datetime import datetime, timedelta, timezone
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
 import orjson
 from clickhouse_connect.driver.client import Client
@@ -117,6 +130,9 @@ R = TypeVar("R")
 class QueryRunner(ABC, Generic[Q, R]):
     """Runs one insight query against ClickHouse and shapes its answer."""
 
+    # ClickHouse settings of this runner's queries, under the request's own limits (load.query_settings).
+    settings: ClassVar[dict[str, Any]] = {}
+
     def __init__(self, client: Client, query: Q, *, timeout_seconds: float | None = None) -> None:
         self.client = client
         self.query = query
@@ -124,7 +140,8 @@ class QueryRunner(ABC, Generic[Q, R]):
 
     def select(self, sql: str, parameters: dict[str, Any]) -> QueryResult:
         """Run a SELECT whose values are all `{name:Type}` parameters."""
-        return self.client.query(sql, parameters=parameters, settings=query_settings(self.timeout_seconds))
+        settings = {**self.settings, **query_settings(self.timeout_seconds)}
+        return self.client.query(sql, parameters=parameters, settings=settings)
 
     @abstractmethod
     def run(self) -> R: ...

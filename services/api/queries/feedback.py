@@ -38,43 +38,6 @@ LOW_SCORE = (
 )
 IS_ITEM = f"(comment != '' OR {LOW_SCORE})"
 
-# One row per item. Copies of an event sort together; LIMIT 1 BY keeps the first read from Kafka.
-ITEMS = """
-SELECT event_id, customer_id, toUnixTimestamp64Milli(occurred_at) AS occurred_ms,
-       toString(channel) AS channel, toString(touchpoint) AS touchpoint, toString(stage) AS stage,
-       nps, csat, ces, rating, comment
-FROM person_events
-WHERE $where
-ORDER BY occurred_at DESC, event_id DESC, kafka_partition, kafka_offset
-LIMIT 1 BY event_id
-$limit
-"""
-
-# Items with their current status and number of changes (LEFT JOIN: 0 / '' when none).
-WITH_STATUS = """
-SELECT i.event_id AS event_id, i.customer_id AS customer_id, i.occurred_ms AS occurred_ms,
-       i.channel AS channel, i.touchpoint AS touchpoint, i.stage AS stage, i.nps AS nps, i.csat AS csat,
-       i.ces AS ces, i.rating AS rating, i.comment AS comment,
-       if(s.present = 1, s.status, 'open') AS item_status, s.note AS note, s.changed_ms AS changed_ms,
-       s.present AS present, h.changes AS changes
-FROM ($items) AS i
-LEFT JOIN (
-    SELECT event_id, toString(status) AS status, note, toUnixTimestamp64Milli(changed_at) AS changed_ms,
-           toUInt8(1) AS present
-    FROM feedback_status FINAL
-) AS s ON s.event_id = i.event_id
-LEFT JOIN (
-    SELECT event_id, uniqExact(change_id) AS changes FROM feedback_status_history GROUP BY event_id
-) AS h ON h.event_id = i.event_id
-"""
-
-PAGE = """
-$with_status
-WHERE $status
-ORDER BY i.occurred_ms DESC, i.event_id DESC
-LIMIT {limit:UInt32}
-"""
-
 FIND = f"""
 SELECT customer_id FROM person_events
 WHERE event_id = {{event_id:String}} AND {IS_ITEM}
@@ -92,13 +55,51 @@ LIMIT 1 BY change_id
 
 
 def items_sql(conditions: list[str], limit: bool = False) -> str:
-    """ITEMS for feedback items matching every condition (code constants only)."""
-    return (ITEMS.replace("$where", " AND ".join([IS_ITEM, *conditions]))
-            .replace("$limit", "LIMIT {limit:UInt32}" if limit else ""))
+    """One row per item matching every condition (code constants only). Copies of an event sort
+    together; LIMIT 1 BY keeps the first read from Kafka."""
+    where = " AND ".join([IS_ITEM, *conditions])
+    limit_clause = "LIMIT {limit:UInt32}" if limit else ""
+    return f"""
+SELECT event_id, customer_id, toUnixTimestamp64Milli(occurred_at) AS occurred_ms,
+       toString(channel) AS channel, toString(touchpoint) AS touchpoint, toString(stage) AS stage,
+       nps, csat, ces, rating, comment
+FROM person_events
+WHERE {where}
+ORDER BY occurred_at DESC, event_id DESC, kafka_partition, kafka_offset
+LIMIT 1 BY event_id
+{limit_clause}
+"""
 
 
 def with_status_sql(items: str) -> str:
-    return WITH_STATUS.replace("$items", items)
+    """The items of `items` (items_sql) with their current status and number of changes
+    (LEFT JOIN: 0 / '' when none)."""
+    return f"""
+SELECT i.event_id AS event_id, i.customer_id AS customer_id, i.occurred_ms AS occurred_ms,
+       i.channel AS channel, i.touchpoint AS touchpoint, i.stage AS stage, i.nps AS nps, i.csat AS csat,
+       i.ces AS ces, i.rating AS rating, i.comment AS comment,
+       if(s.present = 1, s.status, 'open') AS item_status, s.note AS note, s.changed_ms AS changed_ms,
+       s.present AS present, h.changes AS changes
+FROM ({items}) AS i
+LEFT JOIN (
+    SELECT event_id, toString(status) AS status, note, toUnixTimestamp64Milli(changed_at) AS changed_ms,
+           toUInt8(1) AS present
+    FROM feedback_status FINAL
+) AS s ON s.event_id = i.event_id
+LEFT JOIN (
+    SELECT event_id, uniqExact(change_id) AS changes FROM feedback_status_history GROUP BY event_id
+) AS h ON h.event_id = i.event_id
+"""
+
+
+def page_sql(with_status: str, status: str) -> str:
+    """A page of with_status_sql's rows passing the `status` condition, newest first."""
+    return f"""
+{with_status}
+WHERE {status}
+ORDER BY i.occurred_ms DESC, i.event_id DESC
+LIMIT {{limit:UInt32}}
+"""
 
 
 class Scores(BaseModel):
@@ -240,7 +241,7 @@ class FeedbackListRunner(QueryRunner[FeedbackListQuery, FeedbackPage]):
             params["status"] = q.status.value
         # Without a status filter the page can be cut before the join.
         items = items_sql(conditions, limit=q.status is None)
-        sql = PAGE.replace("$with_status", with_status_sql(items)).replace("$status", status)
+        sql = page_sql(with_status_sql(items), status)
         rows = self.select(sql, params).result_rows
         page = [item_from_row(row) for row in rows[:q.limit]]
         next_cursor = None

@@ -50,7 +50,9 @@ FROM feedback_status_history
 GROUP BY event_id
 """
 
-SUMMARY = f"""
+def summary_sql(with_status: str) -> str:
+    """Counts and median times of the items of `with_status` (feedback.with_status_sql)."""
+    return f"""
 SELECT count() AS items,
        countIf(w.item_status = 'open'), countIf(w.item_status = 'acknowledged'),
        countIf(w.item_status = 'resolved'),
@@ -58,13 +60,14 @@ SELECT count() AS items,
        quantileExactInclusive(0.5)(if(f.ack_ms < w.occurred_ms, 0, f.ack_ms - w.occurred_ms) / 1000),
        count(f.resolve_ms),
        quantileExactInclusive(0.5)(if(f.resolve_ms < w.occurred_ms, 0, f.resolve_ms - w.occurred_ms) / 1000)
-FROM ($with_status) AS w
+FROM ({with_status}) AS w
 LEFT JOIN ({FIRST_CHANGES}) AS f ON f.event_id = w.event_id
 """
 
-OPEN_BY_TOUCHPOINT = """
+def open_by_touchpoint_sql(with_status: str) -> str:
+    return f"""
 SELECT touchpoint, count() AS open_items
-FROM ($with_status)
+FROM ({with_status})
 WHERE item_status = 'open'
 GROUP BY touchpoint
 ORDER BY open_items DESC, touchpoint
@@ -111,8 +114,8 @@ class SummaryRunner(QueryRunner[SummaryQuery, FeedbackSummary]):
         params = {**THRESHOLDS, "start_ms": epoch_ms_ceil(q.start), "end_ms": epoch_ms_ceil(q.end)}
         with_status = with_status_sql(items_sql(list(IN_RANGE)))
         (items, open_, acked, resolved, n_ack, ack_median, n_resolve, resolve_median), = self.select(
-            SUMMARY.replace("$with_status", with_status), params).result_rows
-        by_touchpoint = self.select(OPEN_BY_TOUCHPOINT.replace("$with_status", with_status), params).result_rows
+            summary_sql(with_status), params).result_rows
+        by_touchpoint = self.select(open_by_touchpoint_sql(with_status), params).result_rows
         return FeedbackSummary(
             start=q.start, end=q.end, items=items, open=open_, acknowledged=acked, resolved=resolved,
             acknowledged_items=n_ack, median_time_to_acknowledge_s=_median(ack_median),
@@ -127,19 +130,23 @@ MAX_ITEMS_PER_CUSTOMER = 100
 DEFAULT_CUSTOMERS = 50
 MAX_CUSTOMERS = 500
 
-REPEAT_CUSTOMERS = """
+def repeat_customers_sql(items: str) -> str:
+    """Customers with at least {min_items} of the items of `items` (feedback.items_sql), most first."""
+    return f"""
 SELECT customer_id, count() AS n, max(occurred_ms) AS latest_ms
-FROM ($items)
+FROM ({items})
 GROUP BY customer_id
-HAVING n >= {min_items:UInt32}
+HAVING n >= {{min_items:UInt32}}
 ORDER BY n DESC, latest_ms DESC, customer_id
-LIMIT {limit:UInt32}
+LIMIT {{limit:UInt32}}
 """
 
-REPEAT_ITEMS = """
-$with_status
+def repeat_items_sql(with_status: str) -> str:
+    """The newest {per_customer} items of each customer in `with_status` (feedback.with_status_sql)."""
+    return f"""
+{with_status}
 ORDER BY i.customer_id, i.occurred_ms DESC, i.event_id DESC
-LIMIT {per_customer:UInt32} BY i.customer_id
+LIMIT {{per_customer:UInt32}} BY i.customer_id
 """
 
 
@@ -182,13 +189,13 @@ class RepeatIssuesRunner(QueryRunner[RepeatIssuesQuery, RepeatIssuesResponse]):
         params: dict[str, Any] = {**THRESHOLDS, "start_ms": epoch_ms_ceil(start), "end_ms": epoch_ms_ceil(end),
                                   "min_items": q.min_items, "limit": q.limit}
         negative = [LOW_SCORE, *IN_RANGE]
-        ranked = self.select(REPEAT_CUSTOMERS.replace("$items", items_sql(negative)), params).result_rows
+        ranked = self.select(repeat_customers_sql(items_sql(negative)), params).result_rows
         if not ranked:
             return RepeatIssuesResponse(start=start, end=end, min_items=q.min_items, customers=[])
         params.update(customers=[c for c, _, _ in ranked], per_customer=MAX_ITEMS_PER_CUSTOMER)
         items = items_sql([*negative, "customer_id IN {customers:Array(String)}"])
         by_customer: dict[str, list[FeedbackItem]] = {}
-        for row in self.select(REPEAT_ITEMS.replace("$with_status", with_status_sql(items)), params).result_rows:
+        for row in self.select(repeat_items_sql(with_status_sql(items)), params).result_rows:
             by_customer.setdefault(row[1], []).append(item_from_row(row))
         customers = [RepeatCustomer.model_construct(customer_id=c, items=n, latest_at=format_ms(latest),
                                                     feedback=by_customer.get(c, []))

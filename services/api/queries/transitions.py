@@ -138,16 +138,10 @@ _READ_FILTER = """occurred_at >= fromUnixTimestamp64Milli({start_ms:Int64}, 'UTC
 _CHANNEL_FILTER = "\n              AND channel = {channel:String}"
 _PACKED = "(toUnixTimestamp64Milli(occurred_at) - {start_ms:Int64}) * 8 + toUInt8(stage)"
 
-# Per level: an optional WITH clause, the element collected per event, and how to read the
-# sort-ordered node and time out of an element `e`.
-_STAGE = {
-    "with": "",
-    "element": _PACKED,
-    "node": "toInt32(bitAnd(e, 7))",
-    "time": "bitShiftRight(e, 3)",
-}
-_TOUCHPOINT = {
-    "with": """WITH (
+
+def _top_touchpoints(read_filter: str) -> str:
+    """WITH clause: the `top` touchpoints by distinct customers, ties by name."""
+    return f"""WITH (
     SELECT groupArray(touchpoint) FROM
     (
         SELECT touchpoint
@@ -158,7 +152,17 @@ _TOUCHPOINT = {
         LIMIT {{top:UInt32}}
     )
 ) AS top_touchpoints
-""",
+"""
+
+
+# Per level: the element collected per event, and how to read the sort-ordered node and time out
+# of an element `e`.
+_STAGE = {
+    "element": _PACKED,
+    "node": "toInt32(bitAnd(e, 7))",
+    "time": "bitShiftRight(e, 3)",
+}
+_TOUCHPOINT = {
     "element": f"({_PACKED}, event_id, toInt32(indexOf(top_touchpoints, touchpoint)))",
     "node": "e.3",
     "time": "bitShiftRight(e.1, 3)",
@@ -171,7 +175,8 @@ def _build_sql(level: Level, with_channel: bool) -> str:
     # The touchpoint name of a top node (nodes >= 1); '' where unused.
     labels = [f"any(if({n} >= 1, top_touchpoints[{n}], ''))" if level is Level.touchpoint else "''"
               for n in ("from_node", "to_node")]
-    return parts["with"].format(read_filter=read_filter) + f"""
+    with_clause = _top_touchpoints(read_filter) if level is Level.touchpoint else ""
+    return with_clause + f"""
 SELECT
     pair.1 AS from_node,
     pair.2 AS to_node,

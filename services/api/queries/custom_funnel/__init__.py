@@ -40,7 +40,8 @@ Semantics (tests/api/funnel_reference.py is the executable spec, by exhaustive s
   entered = customers, converted = those with level n, conversion_rate = converted / entered.
 * customers: step k, status converted (level >= k + 1) or dropped (level = k), by customer_id.
 
-The SQL (paths.py, matching.py) is one GROUP BY person_key pass (the customer's 64-bit hash; the
+The SQL (paths.py: the shared base; ordered.py and any_order.py: one class per order; matching.py)
+is one GROUP BY person_key pass (the customer's 64-bit hash; the
 customers view groups by customer_id) with array functions; views.py aggregates it per view.
 """
 from services.api.queries.custom_funnel.model import (
