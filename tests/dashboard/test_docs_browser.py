@@ -11,6 +11,8 @@ from playwright.sync_api import Page, Route, sync_playwright
 
 from tests.dashboard.test_dashboard_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 
+pytestmark = pytest.mark.browser
+
 SERVICES = {"api": "Journeyline query API", "ingest": "Journeyline ingest"}
 
 
