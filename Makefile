@@ -53,10 +53,10 @@ test: $(STAMP) $(ECHARTS) $(CHROMIUM) $(KAFKA_LIBS)
 	$(PY) -m pytest -q
 
 # The fast tier for daily work (markers in tests/conftest.py): pure and in-process ClickHouse tests,
-# nothing started as a process. `make test` stays the whole suite.
+# nothing started as a process, on every core (pytest-xdist). `make test` stays the whole suite.
 FAST := not stack and not server and not browser and not faults
 test-fast: $(STAMP) $(ECHARTS)
-	TEST_TIER=fast $(PY) -m pytest -q -m "$(FAST)"
+	TEST_TIER=fast $(PY) -m pytest -q -n auto -m "$(FAST)"
 
 # Every figure beside its reference (README.md, Benchmarks); writes bench/results.md. Not part of test.
 bench: $(STAMP) $(KAFKA_LIBS)

@@ -7,7 +7,7 @@ tiers. Markers, set here from what a test uses (`make test-fast` runs the fast t
 * `faults`: kills and restarts components.
 
 The fast tier is everything else: pure tests and the in-process ClickHouse (chDB) tests. With
-TEST_TIER=fast (`make test-fast`) property tests draw a fifth of their examples (`examples()`)."""
+TEST_TIER=fast (`make test-fast`) property tests draw a tenth of their examples (`examples()`)."""
 from __future__ import annotations
 
 import os
@@ -23,8 +23,8 @@ FAST_TIER = os.environ.get("TEST_TIER") == "fast"
 
 
 def examples(count: int) -> int:
-    """A property test's max_examples: all of them in `make test`, a fifth in the daily fast tier."""
-    return max(10, count // 5) if FAST_TIER else count
+    """A property test's max_examples: all of them in `make test`, a tenth in the daily fast tier."""
+    return max(5, count // 10) if FAST_TIER else count
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
