@@ -4,7 +4,7 @@
   rules' `page` / `screen` entries. messageId -> event_id, userId -> customer_id, anonymousId ->
   anonymous_id, timestamp -> occurred_at (an offset-less time is UTC), properties -> properties
   (without the stage/channel/touchpoint keys used for mapping), properties.revenue (or total) and
-  currency -> revenue, properties nps/csat/ces/rating/comment -> feedback.
+  currency (USD when absent, as Segment's spec has it) -> revenue, properties nps/csat/ces/rating/comment -> feedback.
 * channel: properties.channel, the rule's, then context.channel (browser -> web, mobile -> app),
   then SEGMENT_DEFAULT_CHANNEL. touchpoint: properties.touchpoint, the rule's, the page path, the
   screen or page name, then the library name.
@@ -100,8 +100,8 @@ def _touchpoint(kind: str, call: dict[str, Any], rules: Rules, default_channel: 
     revenue = properties.get("revenue", properties.get("total"))
     if revenue is not None:
         data["revenue"] = revenue
-        if properties.get("currency") is not None:
-            data["currency"] = str(properties["currency"]).upper()
+        # Segment's spec: revenue without a currency is in US dollars.
+        data["currency"] = str(properties.get("currency") or "USD").upper()
     feedback = {k: properties[k] for k in FEEDBACK_KEYS if properties.get(k) is not None}
     if feedback:
         data["feedback"] = feedback
