@@ -56,7 +56,7 @@ test: $(STAMP) $(ECHARTS) $(CHROMIUM) $(KAFKA_LIBS)
 # nothing started as a process, on every core (pytest-xdist). `make test` stays the whole suite.
 FAST := not stack and not server and not browser and not faults
 test-fast: $(STAMP) $(ECHARTS)
-	TEST_TIER=fast $(PY) -m pytest -q -n auto -m "$(FAST)"
+	TEST_TIER=fast $(PY) -m pytest -q -n auto -m "$(FAST)" --ignore=tests/security/test_fuzz.py  # all stack; slow to collect
 
 # Every figure beside its reference (README.md, Benchmarks); writes bench/results.md. Not part of test.
 bench: $(STAMP) $(KAFKA_LIBS)
