@@ -33,7 +33,7 @@ class ApiSettings(ClickHouseSettings, KafkaSettings, LoggingSettings, HttpLimitS
     api_query_max_result_rows: int = Field(1_000_000, ge=1000, description="ClickHouse max_result_rows per query")
     api_query_threads: int = Field(2, ge=1, description="ClickHouse max_threads per analyst query")
     api_query_nice: int = Field(
-        10, ge=0, le=19, description="Linux nice value of analyst query threads (os_threads_nice_value_query), "
+        19, ge=0, le=19, description="Linux nice value of analyst query threads (os_threads_nice_value_query), "
         "so the processors' writes keep their pace; 0 leaves it")
     api_query_priority: int = Field(
         10, ge=0, description="ClickHouse `priority` of analyst queries: they pause while a query or insert of a "
