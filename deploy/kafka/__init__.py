@@ -102,7 +102,9 @@ class Cluster:
         """Made once per data directory and shared by its nodes (a node of another id refuses to join)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         path = self.data_dir / "cluster.id"
-        new = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        new = "-"
+        while new.startswith("-"):  # as Kafka's own Uuid.randomUuid: an id starting with - reads as an option
+            new = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except FileExistsError:
@@ -156,7 +158,7 @@ def prepare(cluster: Cluster, node: Node, heap: str) -> list[str]:
     config.write_text(cluster.config(node))
     if not (node_dir / "log" / "meta.properties").exists():
         done = subprocess.run(java_argv("kafka.tools.StorageTool", "format", "--ignore-formatted",
-                                        "-t", cluster.cluster_id(), "-c", str(config), heap="128m"),
+                                        f"--cluster-id={cluster.cluster_id()}", "-c", str(config), heap="128m"),
                               capture_output=True, text=True)
         if done.returncode != 0:
             raise KafkaUnavailable(f"formatting {node_dir} failed:\n{done.stdout}{done.stderr}")
