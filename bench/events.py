@@ -25,6 +25,7 @@ _TOUCHES = [
     [("email", "reorder_mail", "reorder_reminder_opened"), ("pos", "store_7_pos", "repeat_order")],
     [("web", "web_reviews", "review_posted"), ("social", "referral_link", "referral_sent")],
 ]
+EVENT_NAMES = sorted({name for touches in _TOUCHES for _, _, name in touches})
 _ITEMS = ["flat white", "oat latte", "merino beanie", "canvas tote", "enamel mug", "rain jacket"]
 
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import aiohttp
 
+from bench.events import EVENT_NAMES
 from bench.report import CpuMeter, Figure, Report, broker_pid
 
 if TYPE_CHECKING:
@@ -24,9 +25,6 @@ if TYPE_CHECKING:
 STORM = "pipeline during a query storm (heavy funnels through the API)"
 IDLE = "pipeline without the storm, windows alternating with the storm's"
 CLIENTS = 24
-EVENT_NAMES = ["ad_clicked", "page_viewed", "newsletter_opened", "product_viewed", "added_to_cart",
-               "order_completed", "pos_sale", "app_opened", "delivery_received", "reorder_reminder_opened",
-               "repeat_order", "review_posted", "referral_sent"]
 HEAVY_FUNNEL = {"start": "2020-01-01T00:00:00Z", "end": "2027-01-01T00:00:00Z", "window_seconds": 365 * 86400,
                 "order": "any", "breakdown": "channel", "steps": [{"event": name} for name in EVENT_NAMES]}
 
