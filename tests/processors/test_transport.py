@@ -5,6 +5,9 @@
    records of partitions Faust did not ask for, which Faust drops. Here the set is emptied while
    the call waits and a record arrives for the partition that was asked for.
 2. Records drained before a seek of their partition are not delivered after it.
+3. Stream partitions resumed at the end of a recovery are fetched only once the flow is resumed,
+   after Faust has emptied the streams' queues.
+4. A stream partition the group never committed is seeked to its beginning.
 """
 from __future__ import annotations
 
@@ -16,6 +19,8 @@ from types import SimpleNamespace
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+from faust.types import TP
+from mode.utils.queues import FlowControlEvent, FlowControlQueue
 from kafka.admin import KafkaAdminClient, NewTopic
 
 from deploy.local_stack import LocalStack, Ports
@@ -37,7 +42,8 @@ def thread_of(cls):
     # Only the fetch and seek methods are exercised: they need the Faust consumer's flow flag and
     # read offsets and the request timeout, not a running thread.
     thread = cls.__new__(cls)
-    thread.consumer = SimpleNamespace(flow_active=True, _read_offset={})
+    thread.consumer = SimpleNamespace(flow_active=True, _read_offset={},
+                                      _is_changelog_tp=lambda tp: tp.topic.endswith("-changelog"))
     thread.app = SimpleNamespace(conf=SimpleNamespace(broker_request_timeout=10.0))
     thread.seek_epochs = Counter()
     return thread
@@ -176,3 +182,90 @@ def test_records_fetched_before_a_seek_of_their_partition_are_not_delivered():
     fake._thread.seek_epochs = Counter({stream: 1, changelog: 0})
     batch.epochs = {stream: 1, changelog: 0}
     assert sorted(asyncio.run(delivered())) == ["c-3", "s-1406", "s-1407"]
+
+
+def test_faust_empties_the_streams_queues_when_its_flow_resumes():
+    # What fix 3 is for: a record delivered between the end of a recovery's seek and the flow's
+    # resume is in a stream's queue, and the resume throws it away.
+    async def left_in_queue():
+        flow = FlowControlEvent()
+        queue = FlowControlQueue(flow_control=flow, clear_on_resume=True)
+        flow.resume()
+        queue.put_nowait("touchpoints[0]@7")
+        flow.resume()  # Recovery.on_recovery_completed, after perform_seek
+        return queue.qsize()
+
+    assert asyncio.run(left_in_queue()) == 0
+
+
+class PartitionsOnly(Consumer):
+    """The consumer's partition bookkeeping, without a broker."""
+
+    def __init__(self, assigned: set[TP]) -> None:  # Faust's own needs an app and a transport
+        self._active_partitions, self._paused_partitions, self.assigned = set(), set(), assigned
+        self.flow_active, self.can_resume_flow, self.suspend_flow = False, asyncio.Event(), asyncio.Event()
+
+    def assignment(self) -> set[TP]:
+        return self.assigned
+
+    def _is_changelog_tp(self, tp: TP) -> bool:
+        return tp.topic.endswith("-changelog")
+
+
+def test_stream_partitions_are_fetched_only_once_the_flow_resumes():
+    stream, changelog = TP("journeyline.touchpoints.v1", 0), TP("journeys-changelog", 0)
+    consumer = PartitionsOnly({stream, changelog})
+    consumer.pause_partitions({stream, changelog})  # as an assignment does
+    consumer.resume_partitions({changelog})  # a recovery reading the changelog
+    assert consumer._active_partitions == {changelog}
+    consumer.pause_partitions({changelog})
+    consumer.resume_partitions({stream})  # the recovery is over: then perform_seek, then the flow
+    assert consumer._active_partitions == set(), "nothing of the stream is fetched before the queues are emptied"
+    assert stream in consumer._paused_partitions
+    consumer.resume_flow()
+    assert consumer._active_partitions == {stream} and consumer._paused_partitions == {changelog}
+    assert consumer.flow_active
+
+
+def test_a_partition_revoked_meanwhile_is_not_resumed():
+    kept, revoked = TP("journeyline.touchpoints.v1", 0), TP("journeyline.touchpoints.v1", 1)
+    consumer = PartitionsOnly({kept, revoked})
+    consumer.resume_partitions({kept, revoked})
+    consumer.assigned = {kept}
+    consumer.resume_flow()
+    assert consumer._active_partitions == {kept}
+
+
+async def seek_with_and_without_commits(bootstrap: str, topic: str):
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    admin.create_topics([NewTopic(topic, 2, 1), NewTopic(f"{topic}-changelog", 1, 1)])
+    admin.close()
+    committed, never, changelog = TopicPartition(topic, 0), TopicPartition(topic, 1), TopicPartition(f"{topic}-changelog", 0)
+    tps = [committed, never, changelog]
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=f"{topic}-group", enable_auto_commit=False)
+    await producer.start()
+    await consumer.start()
+    try:
+        for tp in tps:
+            for i in range(3):
+                await producer.send_and_wait(tp.topic, b"r%d" % i, partition=tp.partition)
+        consumer.assign(tps)
+        await consumer.commit({committed: 2})
+        await consumer.seek_to_end(*tps)
+        thread = thread_of(ConsumerThread)
+        offsets = await thread._seek_to_committed_counted(consumer)
+        positions = {tp: await consumer.position(tp) for tp in tps}
+        return offsets, positions, thread.seek_epochs, tps
+    finally:
+        await consumer.stop()
+        await producer.stop()
+
+
+@pytest.mark.server
+def test_a_stream_partition_never_committed_is_read_from_its_beginning(broker):
+    offsets, positions, epochs, (committed, never, changelog) = asyncio.run(
+        seek_with_and_without_commits(broker, "transport-never-committed"))
+    assert offsets == {committed: 2, never: None, changelog: None}  # what Faust records as committed
+    assert positions == {committed: 2, never: 0, changelog: 3}
+    assert epochs == Counter({committed: 1, never: 1})

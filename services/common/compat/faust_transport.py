@@ -22,6 +22,16 @@ The processors' app is `App` below (services/processors/app.py).
    counts the seeks of each partition (right after the seek, in its own loop), a batch carries the
    counts at which it was drained, and records of a partition seeked since are not delivered:
    that seek has already moved the position back to where they will be read again.
+3. At the end of a recovery Faust resumes the stream partitions, seeks them to their committed
+   offsets, and only then resumes its flow control, which empties every stream's queue. Records
+   fetched in between were delivered (the position moved past them) and are thrown away unread:
+   nothing reads them again before the next restart, and the committed offset stops at the first.
+   Fix: stream partitions that are resumed wait until the consumer's flow is resumed, which Faust
+   does right after emptying the queues (tables/recovery.py, both ways a recovery ends).
+4. Seeking to committed offsets skips partitions that have none, so whatever was drained before
+   the seek and then dropped (fix 2, or a partition paused by the rebalance) was not read again
+   while a group had not committed yet. Fix: a stream partition without a committed offset is
+   seeked to its beginning, where a consumer without one starts (auto_offset_reset=earliest).
 
 Also here: the two reads of the transport's private state that the processors need,
 `committed_offsets` (consumer lag, services/processors/web.py) and `aiokafka_producer` (record
@@ -71,12 +81,15 @@ class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
 
     async def _seek_to_committed_counted(self, consumer: Any) -> Mapping[TP, int]:
         # aiokafka's seek_to_committed, with every committed offset read before the first seek, so
-        # that no drain falls between a seek and its count.
+        # that no drain falls between a seek and its count; and fix 4.
         committed = {tp: await consumer.committed(tp) for tp in consumer.assignment()}
         seeked = [tp for tp, offset in committed.items() if offset and offset > 0]
         for tp in seeked:
             consumer.seek(tp, committed[tp])
-        self._seeked(seeked)
+        never = [tp for tp, offset in committed.items() if offset is None and not self.consumer._is_changelog_tp(tp)]
+        for tp in never:
+            consumer.seek(tp, 0)  # before the log start: aiokafka resets to the earliest offset
+        self._seeked(seeked + never)
         return committed
 
     async def _seek_wait(self, consumer: Any, partitions: Mapping[TP, int]) -> None:
@@ -100,9 +113,27 @@ class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
 
 class Consumer(faust_aiokafka.Consumer):
     _thread: ConsumerThread
+    _resume_with_flow: frozenset[TP] = frozenset()
 
     def _new_consumer_thread(self) -> ConsumerThread:
         return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    def resume_partitions(self, tps: Iterable[TP]) -> None:
+        # Fix 3: a stream partition waits for resume_flow; changelog partitions resume at once.
+        tps = set(tps)
+        streams = {tp for tp in tps if not self._is_changelog_tp(tp)}
+        self._resume_with_flow = self._resume_with_flow | streams
+        super().resume_partitions(tps - streams)
+
+    def resume_flow(self) -> None:
+        super().resume_flow()
+        waiting, self._resume_with_flow = self._resume_with_flow, frozenset()
+        if waiting:
+            super().resume_partitions(waiting & set(self.assignment()))
+
+    async def on_partitions_revoked(self, revoked: set[TP]) -> None:
+        self._resume_with_flow = frozenset()  # a recovery cut short by the next rebalance
+        await super().on_partitions_revoked(revoked)
 
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Any]]:
         # faust.transport.consumer.Consumer.getmany, plus the seek-count check (fix 2).
