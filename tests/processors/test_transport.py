@@ -20,8 +20,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.types import TP
-from mode.utils.queues import FlowControlEvent, FlowControlQueue
 from kafka.admin import KafkaAdminClient, NewTopic
+from mode.utils.queues import FlowControlEvent, FlowControlQueue
 
 from deploy.local_stack import LocalStack, Ports
 from services.common.compat.faust_transport import Consumer, ConsumerThread, Records, Transport
@@ -240,7 +240,8 @@ async def seek_with_and_without_commits(bootstrap: str, topic: str):
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     admin.create_topics([NewTopic(topic, 2, 1), NewTopic(f"{topic}-changelog", 1, 1)])
     admin.close()
-    committed, never, changelog = TopicPartition(topic, 0), TopicPartition(topic, 1), TopicPartition(f"{topic}-changelog", 0)
+    committed, never = TopicPartition(topic, 0), TopicPartition(topic, 1)
+    changelog = TopicPartition(f"{topic}-changelog", 0)
     tps = [committed, never, changelog]
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=f"{topic}-group", enable_auto_commit=False)
